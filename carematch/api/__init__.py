@@ -1,0 +1,1 @@
+"""API assembly: the FastAPI app, shared dependencies and problem+json errors."""

@@ -1,0 +1,48 @@
+"""The FastAPI application: API under /api/v1, web pages, problem+json errors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import text
+
+from carematch import __version__
+from carematch.api.deps import SessionDep
+from carematch.api.problems import install_problem_handlers
+from carematch.core.config import get_settings
+from carematch.core.logging import configure_logging
+from carematch.identity.endpoints import router as identity_router
+from carematch.security.authz import public
+from carematch.security.endpoints import router as auth_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app() -> FastAPI:
+    """Assemble the app; every route declares its authorisation (see security.authz)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="CareMatch API",
+        version=__version__,
+        description="健康服务精准对接平台 — regional public-health service matching",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"], dependencies=[Depends(public())])
+    def healthz(session: SessionDep) -> dict[str, str]:
+        """Liveness and database reachability."""
+        session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_router)
+    api.include_router(identity_router)
+    app.include_router(api)
+
+    from carematch.web.pages import mount_web
+
+    mount_web(app)
+    return app

@@ -1,0 +1,265 @@
+"""The `carematch` command: one sub-command (group) per domain.
+
+Data goes to stdout (JSON); progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from carematch.core.config import get_settings
+from carematch.core.errors import CareMatchError
+
+app = typer.Typer(help="CareMatch 健康服务精准对接平台", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+db_app = typer.Typer(help="Database", no_args_is_help=True)
+persons_app = typer.Typer(help="Persons (一人一档)", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+app.add_typer(persons_app, name="persons")
+
+err = Console(stderr=True)
+SOURCE_FILES = (
+    "police",
+    "ehr",
+    "insurance",
+    "social_security",
+    "immunization",
+    "poverty",
+    "survey",
+)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _ready() -> None:
+    """Bring the database up to date before any command touches it."""
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+
+    configure_logging(get_settings().log_level)
+    upgrade()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command()
+def generate(
+    residents: Annotated[int, typer.Option(min=1, help="number of residents")] = 20_000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 1,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("data/city"),
+) -> None:
+    """Generate a synthetic city: departmental extracts, providers, policies and truth/."""
+    from carematch.synth import generate_city
+
+    with _progress() as bar:
+        task = bar.add_task("generate", total=100)
+
+        def report(stage: str, fraction: float) -> None:
+            bar.update(task, description=f"generate: {stage}", completed=int(fraction * 100))
+
+        summary = generate_city(residents=residents, seed=seed, out=out, progress=report)
+        bar.update(task, completed=100)
+    typer.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="source name, e.g. police, ehr, insurance")],
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet extract")],
+) -> None:
+    """Validate and load one extract; prints {"source","rows","accepted","quarantined",…}."""
+    from carematch.core.db import session_scope
+    from carematch.identity.service import ingest_file
+
+    if not path.is_file():
+        raise _fail(f"no such file: {path}")
+    _ready()
+    try:
+        with session_scope() as session, _progress() as bar:
+            task = bar.add_task(f"ingest {source}", total=None)
+            summary = ingest_file(session, source, path, progress=lambda n: bar.advance(task, n))
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+
+
+@app.command("load")
+def load_city(
+    city: Annotated[Path, typer.Argument(help="a directory written by `carematch generate`")],
+) -> None:
+    """Load a generated city: regions, every departmental extract, then persons."""
+    from carematch.core.db import session_scope
+    from carematch.core.regions import load_regions
+    from carematch.identity.service import build_persons_exact, ingest_file
+
+    if not (city / "regions.csv").is_file():
+        raise _fail(f"{city} has no regions.csv: run `carematch generate` first")
+    _ready()
+    results = []
+    with session_scope() as session:
+        load_regions(session, city / "regions.csv")
+    for source in SOURCE_FILES:
+        path = city / f"{source}.csv"
+        if not path.is_file():
+            continue
+        with session_scope() as session, _progress() as bar:
+            task = bar.add_task(f"ingest {source}", total=None)
+            summary = ingest_file(
+                session, source, path, progress=lambda n, t=task: bar.advance(t, n)
+            )
+        results.append(summary.as_dict())
+        typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    with session_scope() as session:
+        persons = build_persons_exact(session)
+    typer.echo(json.dumps({"persons": persons}, ensure_ascii=False))
+
+
+@persons_app.command("build")
+def persons_build() -> None:
+    """(Re)build persons from source records that share a valid ID number."""
+    from carematch.core.db import session_scope
+    from carematch.identity.service import build_persons_exact
+
+    _ready()
+    with session_scope() as session:
+        typer.echo(json.dumps(build_persons_exact(session)))
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="username")],
+    role: Annotated[str, typer.Option(help="admin, official, doctor, vaccinator, …")],
+    region: Annotated[str | None, typer.Option(help="region code the user is bound to")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user (staff are bound to a region and see that region and below)."""
+    from carematch.core.db import session_scope
+    from carematch.security.service import create_user
+
+    if not password_stdin:
+        raise _fail("pass --password-stdin and the password on standard input")
+    password = sys.stdin.readline().rstrip("\r\n")
+    _ready()
+    try:
+        with session_scope() as session:
+            user = create_user(session, name, role, password, region)
+            out = {"id": user.id, "username": user.username, "role": user.role}
+            out["region_code"] = user.region_code
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    typer.echo(json.dumps(out))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 and name each broken entry if it was altered."""
+    from carematch.core.db import session_scope
+    from carematch.security.audit import verify
+
+    _ready()
+    with session_scope() as session:
+        checked, problems = verify(session)
+    result = {
+        "ok": not problems,
+        "entries": checked,
+        "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
+    }
+    typer.echo(json.dumps(result, ensure_ascii=False))
+    if problems:
+        for p in problems:
+            err.print(f"[red]audit entry {p.seq}: {p.problem}[/red]")
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    _ready()
+    err.print("database is up to date")
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option(help="build a synthetic city first if there is none")
+    ] = False,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    residents: Annotated[int, typer.Option(help="size of the demo city")] = 20_000,
+) -> None:
+    """Run the web app and API."""
+    import uvicorn
+
+    _ready()
+    if demo:
+        _ensure_demo(residents)
+    from carematch.api.app import create_app
+
+    err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+DEMO_USERS = (
+    ("admin", "admin", None),
+    ("official", "official", "449900"),
+    ("doctor", "doctor", "449901"),
+    ("grid", "grid_worker", "449901001001"),
+)
+DEMO_PASSWORD = "carematch-demo"
+
+
+def _ensure_demo(residents: int) -> None:
+    """Generate and load the demo city and demo users unless the database already has them."""
+    from sqlalchemy import func, select
+
+    from carematch.core.db import session_scope
+    from carematch.identity.models import SourceRecord
+    from carematch.security.models import User
+    from carematch.security.service import create_user
+
+    settings = get_settings()
+    with session_scope() as session:
+        loaded = (session.scalar(select(func.count()).select_from(SourceRecord)) or 0) > 0
+    city = settings.data_dir / "city"
+    if not loaded:
+        if not (city / "manifest.json").is_file():
+            err.print(f"generating a {residents}-resident synthetic city into {city} …")
+            generate(residents=residents, seed=1, out=city)
+        load_city(city)
+    with session_scope() as session:
+        for username, role, region in DEMO_USERS:
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                create_user(session, username, role, DEMO_PASSWORD, region)
+    err.print(
+        "Sign in at http://127.0.0.1:8000/login with one of: "
+        + ", ".join(u for u, _, _ in DEMO_USERS)
+        + f" (password: {DEMO_PASSWORD}; demo only)"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Core: configuration, database, ids, clock, errors and logging shared by every domain."""

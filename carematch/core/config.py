@@ -1,0 +1,49 @@
+"""Settings read from the environment (prefix ``CAREMATCH_``) with safe defaults.
+
+Every command keeps its state in ``CAREMATCH_DATA_DIR`` (default ``./data``), so two data
+directories are two independent installations.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see docs/operations.md for every variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CAREMATCH_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in the data directory"
+    )
+    # Keys: taken from the environment when set, else from key files created on first run
+    # inside the data directory (never in the repository).
+    field_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    token_minutes: int = 60
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'carematch.db').resolve()}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache when they change env)."""
+    return Settings()

@@ -1,0 +1,172 @@
+"""Every query of the identity domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from carematch.identity.models import (
+    IngestRun,
+    Person,
+    PersonLink,
+    QuarantinedRow,
+    Source,
+    SourceRecord,
+)
+from carematch.security.jurisdiction import region_prefix
+
+
+def ensure_sources(session: Session, rows: Sequence[tuple[str, str, str, int]]) -> None:
+    """Insert any source that is not yet in the table."""
+    known = set(session.scalars(select(Source.name)))
+    for name, label, label_en, trust in rows:
+        if name not in known:
+            session.add(Source(name=name, label=label, label_en=label_en, trust=trust))
+    session.flush()
+
+
+def record_hashes(session: Session, source: str) -> dict[str, tuple[str, str]]:
+    """record_id → (primary key, row hash) for every stored record of a source."""
+    rows = session.execute(
+        select(SourceRecord.record_id, SourceRecord.id, SourceRecord.row_hash).where(
+            SourceRecord.source == source
+        )
+    )
+    return {record_id: (pk, digest) for record_id, pk, digest in rows}
+
+
+def quarantine_hashes(session: Session, source: str) -> set[str]:
+    """Hashes of the rows already quarantined for a source."""
+    return set(
+        session.scalars(select(QuarantinedRow.raw_hash).where(QuarantinedRow.source == source))
+    )
+
+
+def _scoped(stmt: Select, column: object, jurisdiction: str | None) -> Select:
+    if jurisdiction is None:
+        return stmt
+    return stmt.where(column.like(region_prefix(jurisdiction) + "%"))  # type: ignore[attr-defined]
+
+
+def list_persons(
+    session: Session, jurisdiction: str | None, limit: int, offset: int
+) -> tuple[int, list[Person]]:
+    """Persons inside a jurisdiction (None = all), ordered by id, with the total count."""
+    base = _scoped(select(Person), Person.community_code, jurisdiction)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    items = session.scalars(base.order_by(Person.id).limit(limit).offset(offset)).all()
+    return total, list(items)
+
+
+def get_person(session: Session, person_id: str) -> Person | None:
+    return session.get(Person, person_id)
+
+
+def person_records(session: Session, person_id: str) -> list[SourceRecord]:
+    """The source records linked to a person."""
+    stmt = (
+        select(SourceRecord)
+        .join(PersonLink, PersonLink.record_pk == SourceRecord.id)
+        .where(PersonLink.person_id == person_id)
+        .order_by(SourceRecord.source, SourceRecord.record_id)
+    )
+    return list(session.scalars(stmt))
+
+
+def list_runs(session: Session, limit: int, offset: int) -> tuple[int, list[IngestRun]]:
+    total = session.scalar(select(func.count()).select_from(IngestRun)) or 0
+    items = session.scalars(
+        select(IngestRun)
+        .order_by(IngestRun.started_at.desc(), IngestRun.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return total, list(items)
+
+
+def get_run(session: Session, run_id: str) -> IngestRun | None:
+    return session.get(IngestRun, run_id)
+
+
+def run_quarantine(session: Session, run_id: str, limit: int, offset: int) -> list[QuarantinedRow]:
+    return list(
+        session.scalars(
+            select(QuarantinedRow)
+            .where(QuarantinedRow.run_id == run_id)
+            .order_by(QuarantinedRow.line)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def quarantine_for_source(session: Session, source: str) -> list[QuarantinedRow]:
+    return list(
+        session.scalars(
+            select(QuarantinedRow)
+            .where(QuarantinedRow.source == source)
+            .order_by(QuarantinedRow.line)
+        )
+    )
+
+
+def linkable_records(session: Session) -> list[tuple]:
+    """Fields the exact-ID linker needs, for every record with a valid ID number."""
+    return list(
+        session.execute(
+            select(
+                SourceRecord.id,
+                SourceRecord.source,
+                SourceRecord.id_number_bidx,
+                SourceRecord.community_code,
+                SourceRecord.sex,
+                SourceRecord.birth_date,
+                SourceRecord.attributes,
+                Source.trust,
+                SourceRecord.ingested_at,
+            )
+            .join(Source, Source.name == SourceRecord.source)
+            .where(SourceRecord.id_valid.is_(True))
+        )
+    )
+
+
+def records_by_pk(session: Session, pks: Sequence[str]) -> list[SourceRecord]:
+    return list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(pks))))
+
+
+def counts_by_district(session: Session, jurisdiction: str | None) -> dict[str, dict[str, int]]:
+    """Persons, migrants and source records per district code (first 6 digits)."""
+    out: dict[str, dict[str, int]] = {}
+    district = func.substr(Person.community_code, 1, 6)
+    stmt = _scoped(
+        select(
+            district,
+            func.count(),
+            func.sum(case((Person.hukou == "migrant", 1), else_=0)),
+        ).group_by(district),
+        Person.community_code,
+        jurisdiction,
+    )
+    for code, persons, migrants in session.execute(stmt):
+        if code:
+            out.setdefault(code, {"persons": 0, "migrants": 0, "records": 0})
+            out[code]["persons"] = int(persons)
+            out[code]["migrants"] = int(migrants or 0)
+    rdistrict = func.substr(SourceRecord.community_code, 1, 6)
+    rstmt = _scoped(
+        select(rdistrict, func.count()).group_by(rdistrict),
+        SourceRecord.community_code,
+        jurisdiction,
+    )
+    for code, records in session.execute(rstmt):
+        if code:
+            out.setdefault(code, {"persons": 0, "migrants": 0, "records": 0})
+            out[code]["records"] = int(records)
+    return out
+
+
+def search_persons_by_id_bidx(session: Session, bidx: str) -> list[Person]:
+    return list(session.scalars(select(Person).where(Person.id_number_bidx == bidx)))

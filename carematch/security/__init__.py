@@ -1,0 +1,1 @@
+"""Security: users, roles, jurisdiction, tokens, field encryption and the audit chain."""
