@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -99,7 +100,7 @@ def ingest(
     try:
         with session_scope() as session, _progress() as bar:
             task = bar.add_task(f"ingest {source}", total=None)
-            summary = ingest_file(session, source, path, progress=lambda n: bar.advance(task, n))
+            summary = ingest_file(session, source, path, progress=partial(bar.advance, task))
     except CareMatchError as exc:
         raise _fail(exc.detail) from None
     typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
@@ -126,9 +127,7 @@ def load_city(
             continue
         with session_scope() as session, _progress() as bar:
             task = bar.add_task(f"ingest {source}", total=None)
-            summary = ingest_file(
-                session, source, path, progress=lambda n, t=task: bar.advance(t, n)
-            )
+            summary = ingest_file(session, source, path, progress=partial(bar.advance, task))
         results.append(summary.as_dict())
         typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
     with session_scope() as session:
@@ -167,8 +166,12 @@ def users_create(
     try:
         with session_scope() as session:
             user = create_user(session, name, role, password, region)
-            out = {"id": user.id, "username": user.username, "role": user.role}
-            out["region_code"] = user.region_code
+            out = {
+                "id": user.id,
+                "username": user.username,
+                "role": user.role,
+                "region_code": user.region_code,
+            }
     except CareMatchError as exc:
         raise _fail(exc.detail) from None
     typer.echo(json.dumps(out))

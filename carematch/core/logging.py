@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -26,7 +27,7 @@ def scrub(text: str) -> str:
     return _PHONE_RE.sub("[phone]", _ID_RE.sub("[id]", text))
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
         if key in SENSITIVE_KEYS:
             event_dict[key] = "[redacted]"

@@ -28,7 +28,7 @@ def load_regions(session: Session, path: Path) -> int:
             "lat": float(row["lat"]) if row.get("lat") else None,
             "lon": float(row["lon"]) if row.get("lon") else None,
         }
-        region = known.get(values["code"])
+        region = known.get(row["code"])
         if region is None:
             session.add(Region(**values))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -112,7 +113,7 @@ def quarantine_for_source(session: Session, source: str) -> list[QuarantinedRow]
     )
 
 
-def linkable_records(session: Session) -> list[tuple]:
+def linkable_records(session: Session) -> list[Any]:
     """Fields the exact-ID linker needs, for every record with a valid ID number."""
     return list(
         session.execute(

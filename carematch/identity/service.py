@@ -231,7 +231,7 @@ def build_persons_exact(session: Session) -> dict[str, int]:
     people, but it leaves records without a valid ID unlinked. Probabilistic linkage (Splink)
     replaces it. Person ids are derived from the ID number's blind index, so reruns agree.
     """
-    groups: dict[str, list[tuple]] = defaultdict(list)
+    groups: dict[str, list[Any]] = defaultdict(list)
     for row in repository.linkable_records(session):
         groups[row.id_number_bidx].append(row)
     existing = set(session.scalars(select(Person.id)))
