@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 from sqlalchemy.orm import Session
 
 from carematch.core.db import session_factory
@@ -25,3 +25,9 @@ def get_db() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+# Pagination shared by every list endpoint. The offset is bounded because databases store
+# 64-bit integers: an unbounded one turns a typo into a server error.
+MAX_OFFSET = 10_000_000
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]

@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, UploadFile
 
-from carematch.api.deps import SessionDep
+from carematch.api.deps import Limit, Offset, SessionDep
 from carematch.identity import repository, service
 from carematch.identity.errors import PersonNotFound, RunNotFound
 from carematch.identity.schemas import (
@@ -30,8 +30,6 @@ router = APIRouter(tags=["identity"])
 PERSON_READERS = ("official", "doctor", "vaccinator", "grid_worker", "civil_affairs", "resident")
 PersonReader = Annotated[Principal, Depends(require(*PERSON_READERS))]
 DataAdmin = Annotated[Principal, Depends(require("official"))]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def _check_resident(principal: Principal, person_id: str) -> None:
