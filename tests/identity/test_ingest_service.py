@@ -132,3 +132,34 @@ def test_persons_group_records_sharing_a_valid_id_and_rerun_keeps_ids(session, t
     assert {p.id for p in people} == ids_first
     assert sorted(p.record_count for p in people) == [1, 2]
     assert repository.list_persons(session, "449902", 100, 0)[0] == 1
+
+
+def test_parquet_extract_is_ingested_like_csv(session, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = make_id("449901", date(1979, 4, 4), 33, "M")
+    table = pa.table(
+        {
+            "record_id": ["Q1", "Q2"],
+            "name": ["欧阳娜", "孙强"],
+            "id_number": [good, None],
+            "sex": ["男", "M"],
+            "birth_date": ["1979-04-04", "1979-02-30"],
+            "community_code": [C1, C1],
+        }
+    )
+    pq.write_table(table, tmp_path / "police.parquet")
+    summary = ingest_file(session, "police", tmp_path / "police.parquet")
+    session.commit()
+
+    assert (summary.encoding, summary.rows, summary.accepted, summary.quarantined) == (
+        "parquet",
+        2,
+        1,
+        1,
+    )
+    record = session.scalar(select(SourceRecord).where(SourceRecord.record_id == "Q1"))
+    assert (record.name, record.sex, record.id_valid) == ("欧阳娜", "M", True)
+    (bad,) = repository.quarantine_for_source(session, "police")
+    assert "1979-02-30" in bad.raw and json.loads(bad.reasons)[0]["code"] == "bad_date"
