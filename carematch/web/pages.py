@@ -1,10 +1,100 @@
-"""Web pages; filled in by the web shell."""
+"""The web shell: landing page, sign-in and sign-out, static files and the three faces.
+
+Pages are server-rendered (Jinja2, HTMX for partial updates, ECharts for charts) and work
+offline: every script is vendored under ``static/vendor``.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRouter
+from fastapi.staticfiles import StaticFiles
+
+from carematch.api.deps import SessionDep
+from carematch.core.errors import Unauthorized
+from carematch.security.authz import TOKEN_COOKIE, Principal, optional_principal, public
+from carematch.security.service import authenticate
+from carematch.web.cockpit.routes import data as cockpit_data
+from carematch.web.cockpit.routes import pages as cockpit_pages
+from carematch.web.guards import install_page_handlers, safe_next
+from carematch.web.resident.routes import router as resident_router
+from carematch.web.templating import home_for, render
+from carematch.web.workbench.routes import router as workbench_router
+
+STATIC_DIR = Path(__file__).parent / "static"
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+router = APIRouter(dependencies=[Depends(public())], include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request, principal: MaybePrincipal) -> HTMLResponse:
+    """The landing page: what CareMatch is and its three faces."""
+    return render(request, "home/landing.html", principal=principal)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request, principal: MaybePrincipal, next: str | None = None
+) -> HTMLResponse:
+    """The sign-in form (a signed-in user sees who they are and a link onward)."""
+    return render(request, "home/login.html", {"next": safe_next(next)}, principal=principal)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """Check the credentials, set the session cookie and send the user to their face."""
+    back = safe_next(next)
+    username = username.strip()
+    if not username or not password:
+        error = "missing"
+    else:
+        try:
+            user, token, ttl = authenticate(session, username, password)
+        except Unauthorized:
+            error = "wrong"
+        else:
+            response = RedirectResponse(back or home_for(user.role), status_code=303)
+            response.set_cookie(
+                TOKEN_COOKIE,
+                token,
+                max_age=ttl,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/",
+            )
+            return response
+    # Same message for an unknown user and a wrong password, so the form does not reveal
+    # which usernames exist.
+    context = {"error": error, "username": username, "next": back}
+    return render(request, "home/login.html", context, status_code=400)
+
+
+@router.api_route("/logout", methods=["GET", "POST"])
+def logout() -> RedirectResponse:
+    """Forget the session cookie and return to the landing page."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 def mount_web(app: FastAPI) -> None:
     """Attach the web routes and static files to the app."""
-    return None
+    install_page_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(router)
+    app.include_router(resident_router)
+    app.include_router(workbench_router)
+    app.include_router(cockpit_pages)
+    app.include_router(cockpit_data)

@@ -1,0 +1,1 @@
+"""The staff workbench (工作台): the persons in a worker's jurisdiction."""
