@@ -90,8 +90,12 @@ def detect_encoding(data: bytes) -> str:
     return "gb18030"
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
 def _bad_chars(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """True when decoding left surrogate escapes, i.e. the bytes were not valid text."""
+    return _UNDECODED.search(text) is not None
 
 
 def _visible(text: str) -> str:
@@ -329,7 +333,10 @@ def validate_row(
         )
         return out
     cells = dict(zip(header, row.cells, strict=True))
-    if [c.strip().lower() for c in row.cells] == header:
+    if (
+        row.cells[0].strip().lower() == header[0]
+        and [c.strip().lower() for c in row.cells] == header
+    ):
         out.errors.append(_problem("repeated_header", "the header line appears again"))
         return out
     record_id = cells.get("record_id", "").strip()

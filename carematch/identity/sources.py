@@ -8,6 +8,7 @@ See docs/data-dictionary.md for the meaning of every column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 IDENTITY_COLUMNS = ("name", "id_number", "sex", "birth_date", "phone", "address")
 
@@ -38,10 +39,12 @@ class SourceSchema:
     columns: tuple[Column, ...] = field(default_factory=tuple)
 
     def column(self, name: str) -> Column | None:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        return None
+        """The column called ``name``, or None when the source does not define it."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        return {col.name: col for col in self.columns}
 
 
 _IDENTITY = (

@@ -64,11 +64,20 @@ def _cipher_for(key_path: str, env_key: str | None) -> FieldCipher:
     return FieldCipher(load_or_create_key(Path(key_path), secret))
 
 
+_current: tuple[object, FieldCipher] | None = None
+
+
 def current_cipher() -> FieldCipher:
     """The cipher for the configured data directory (key created on first use)."""
+    global _current
     settings = get_settings()
+    # Called for every encrypted value: skip path resolution while the settings are unchanged.
+    if _current is not None and _current[0] is settings:
+        return _current[1]
     env_key = settings.field_key.get_secret_value() if settings.field_key else None
-    return _cipher_for(str((settings.secrets_dir / "field.key").resolve()), env_key)
+    cipher = _cipher_for(str((settings.secrets_dir / "field.key").resolve()), env_key)
+    _current = (settings, cipher)
+    return cipher
 
 
 class EncryptedText(TypeDecorator[str]):
