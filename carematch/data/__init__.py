@@ -1,0 +1,1 @@
+"""Reference data shipped with CareMatch (service catalogue, policy library, immunization schedule)."""
