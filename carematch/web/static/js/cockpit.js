@@ -17,6 +17,8 @@
   var charts = [];
   var numberFormat = new Intl.NumberFormat(document.documentElement.lang || "zh-Hans-CN");
   var esc = echarts.format.encodeHTML;
+  // Honour the reader's "reduce motion" setting: draw the final picture without transitions.
+  var animate = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   function fmt(value) {
     return numberFormat.format(value);
@@ -70,6 +72,7 @@
     echarts.registerMap("carematch-districts", shapes);
     var chart = echarts.init(element, null, { renderer: "canvas" });
     chart.setOption({
+      animation: animate,
       tooltip: {
         trigger: "item",
         confine: true,
@@ -140,6 +143,7 @@
     var chart = echarts.init(element, null, { renderer: "canvas" });
     // Horizontal bars: district names stay readable on a 375-pixel phone.
     chart.setOption({
+      animation: animate,
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
       legend: { top: 0, textStyle: { fontSize: font * 0.8 } },
       grid: { left: 8, right: 16, top: font * 2.5, bottom: 8, containLabel: true },
