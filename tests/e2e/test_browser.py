@@ -61,6 +61,17 @@ def test_official_signs_in_and_sees_the_district_map(tab: Tab):
     )
     assert sorted(d["name"] for d in series) == sorted(codes)
     assert all(d["value"] > 0 for d in series)
+    # Hovering a district shows its name and the three counts.
+    tab.page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('district-map'))"
+        ".dispatchAction({type: 'showTip', seriesIndex: 0, name: '449901'})"
+    )
+    tip = tab.page.locator("#district-map div", has_text="流动人口").last
+    text = tip.inner_text()
+    assert "白云区" in text
+    assert all(label in text for label in ("居民", "流动人口", "源数据记录"))
+    row = tab.page.locator("#district-table tr[data-code='449901'] td").all_inner_texts()
+    assert row[0] in text  # the residents count, as the table prints it
     assert tab.errors == []
 
 
