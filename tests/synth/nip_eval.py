@@ -47,7 +47,9 @@ class Evaluator:
     def from_text(cls, text: str) -> Evaluator:
         return cls(yaml.safe_load(text))
 
-    def overdue_series(self, dob: dt.date, given: list[tuple[str, dt.date]], as_of: dt.date) -> list[str]:
+    def overdue_series(
+        self, dob: dt.date, given: list[tuple[str, dt.date]], as_of: dt.date
+    ) -> list[str]:
         """Codes of the series whose status is ``overdue`` on ``as_of``."""
         series = self.schedule["series"]
         by_series: dict[str, list[dt.date]] = {s["code"]: [] for s in series}
@@ -72,12 +74,17 @@ class Evaluator:
                     good &= date >= add(ok[-1], duration(rule["min_interval"]))
                 for a in rule.get("after", []):
                     other = valid.get(a["series"], [])
-                    ref = (other[-1] if other else None) if a["dose"] == "last" else (
-                        other[a["dose"] - 1] if len(other) >= a["dose"] else None)
+                    ref = (
+                        (other[-1] if other else None)
+                        if a["dose"] == "last"
+                        else (other[a["dose"] - 1] if len(other) >= a["dose"] else None)
+                    )
                     if ref is not None:
                         good &= date >= add(ref, duration(a["interval"]))
                 if code in live_injectable:
-                    earlier = [d for c in live_injectable - {code} for d in by_series[c] if d < date]
+                    earlier = [
+                        d for c in live_injectable - {code} for d in by_series[c] if d < date
+                    ]
                     if earlier:
                         good &= date >= max(earlier) + dt.timedelta(days=28)
                 if good:

@@ -10,7 +10,15 @@ import re
 from dataclasses import dataclass, field
 
 SOURCES = ("police", "ehr", "insurance", "social_security", "immunization", "poverty", "survey")
-CHRONIC = ("hypertension", "diabetes", "hyperlipidemia", "copd", "stroke", "cancer", "pneumoconiosis")
+CHRONIC = (
+    "hypertension",
+    "diabetes",
+    "hyperlipidemia",
+    "copd",
+    "stroke",
+    "cancer",
+    "pneumoconiosis",
+)
 
 
 def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
@@ -56,8 +64,12 @@ class City:
 def parse_date(text: str) -> dt.date:
     """Any of the birth-date formats the extracts use."""
     text = text.strip()
-    for pattern in (r"^(\d{4})-(\d{2})-(\d{2})$", r"^(\d{4})/(\d{1,2})/(\d{1,2})$",
-                    r"^(\d{4})(\d{2})(\d{2})$", r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"):
+    for pattern in (
+        r"^(\d{4})-(\d{2})-(\d{2})$",
+        r"^(\d{4})/(\d{1,2})/(\d{1,2})$",
+        r"^(\d{4})(\d{2})(\d{2})$",
+        r"^(\d{4})年(\d{1,2})月(\d{1,2})日$",
+    ):
         m = re.match(pattern, text)
         if m:
             return dt.date(int(m[1]), int(m[2]), int(m[3]))

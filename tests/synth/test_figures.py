@@ -36,7 +36,9 @@ def by_hukou(city: City) -> dict[str, list[dict[str, str]]]:
 
 
 @pytest.mark.parametrize(("hukou", "target"), [("migrant", 0.187), ("local", 0.192)])
-def test_chronic_prevalence_in_truth_and_health_records(city: City, hukou: str, target: float) -> None:
+def test_chronic_prevalence_in_truth_and_health_records(
+    city: City, hukou: str, target: float
+) -> None:
     people = by_hukou(city)[hukou]
     truth = share([is_chronic(p["conditions"]) for p in people])
     assert truth == pytest.approx(target, abs=TOLERANCE)
@@ -114,10 +116,20 @@ def overdue_by_child(city: City) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize(
     ("hukou", "low", "high", "target"),
-    [("migrant", 0, 14, 0.15), ("migrant", 0, 6, 0.15), ("local", 0, 14, 0.05), ("local", 0, 6, 0.05)],
+    [
+        ("migrant", 0, 14, 0.15),
+        ("migrant", 0, 6, 0.15),
+        ("local", 0, 14, 0.05),
+        ("local", 0, 6, 0.05),
+    ],
 )
 def test_child_vaccination_miss_rate(
-    city: City, overdue_by_child: dict[str, list[str]], hukou: str, low: int, high: int, target: float
+    city: City,
+    overdue_by_child: dict[str, list[str]],
+    hukou: str,
+    low: int,
+    high: int,
+    target: float,
 ) -> None:
     children = [p for p in by_hukou(city)[hukou] if low <= int(p["age"]) <= high]
     # Every child up to 14 is in the registry.
@@ -148,9 +160,16 @@ def latest_screens(city: City) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize(
     ("hukou", "column", "target"),
-    [("migrant", "phq9", 0.32), ("migrant", "gad7", 0.18), ("local", "phq9", 0.15), ("local", "gad7", 0.10)],
+    [
+        ("migrant", "phq9", 0.32),
+        ("migrant", "gad7", 0.18),
+        ("local", "phq9", 0.15),
+        ("local", "gad7", 0.10),
+    ],
 )
-def test_depression_and_anxiety_on_latest_screen(city: City, hukou: str, column: str, target: float) -> None:
+def test_depression_and_anxiety_on_latest_screen(
+    city: City, hukou: str, column: str, target: float
+) -> None:
     latest = latest_screens(city)
     screened = [latest[p["person_id"]] for p in by_hukou(city)[hukou] if p["person_id"] in latest]
     assert len(screened) > 500
@@ -179,7 +198,13 @@ def household_oop(city: City) -> dict[str, float]:
         if dt.date.fromisoformat(r["settlement_date"]) < start:
             continue
         person = city.person_of("insurance", r)
-        key = (person["person_id"], r["settlement_date"], r["facility"], r["total_cost"], r["out_of_pocket"])
+        key = (
+            person["person_id"],
+            r["settlement_date"],
+            r["facility"],
+            r["total_cost"],
+            r["out_of_pocket"],
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -196,7 +221,11 @@ def test_some_households_pass_the_out_of_pocket_warning_line(city: City) -> None
     for h in households:
         assert float(h["oop_12m"]) == pytest.approx(totals.get(h["household_id"], 0.0), abs=0.05)
     # Some of them spend 30 % or more of their income (the temporary-relief rule).
-    poor = [h for h in households if h["household_id"] in over and float(h["oop_12m"]) >= 0.3 * float(h["income_12m"])]
+    poor = [
+        h
+        for h in households
+        if h["household_id"] in over and float(h["oop_12m"]) >= 0.3 * float(h["income_12m"])
+    ]
     assert poor
 
 
@@ -207,8 +236,9 @@ def test_tb_cases_are_mostly_migrants(city: City) -> None:
 
 
 def test_occupational_disease_among_manufacturing_migrants(city: City) -> None:
-    workers = [
-        p for p in by_hukou(city)["migrant"] if p["occupation"] == "manufacturing"
+    workers = [p for p in by_hukou(city)["migrant"] if p["occupation"] == "manufacturing"]
+    sick = [
+        bool({"pneumoconiosis", "occupational_noise"} & set(p["conditions"].split(";")))
+        for p in workers
     ]
-    sick = [bool({"pneumoconiosis", "occupational_noise"} & set(p["conditions"].split(";"))) for p in workers]
     assert share(sick) == pytest.approx(0.123, abs=TOLERANCE)

@@ -78,7 +78,16 @@ def test_upgrade_from_15_digits_restores_the_18_digit_number(
 
 @pytest.mark.parametrize(
     "text",
-    ["", "1101051949123100", "11010519491232002X", "11010519490230002X", "1101051949123100XX", "１１０１０５１９４９１２３１００２Ｘ", None, 12345],
+    [
+        "",
+        "1101051949123100",
+        "11010519491232002X",
+        "11010519490230002X",
+        "1101051949123100XX",
+        "１１０１０５１９４９１２３１００２Ｘ",
+        None,
+        12345,
+    ],
 )
 def test_invalid_inputs_are_rejected(text: object) -> None:
     assert not is_valid_id(text)  # type: ignore[arg-type]
@@ -96,7 +105,9 @@ def test_check_digit_needs_17_digits() -> None:
 
 
 @given(st.lists(st.tuples(areas, births, st.integers(0, 999)), min_size=1, max_size=30))
-def test_vectorised_builder_agrees_with_scalar_functions(rows: list[tuple[str, dt.date, int]]) -> None:
+def test_vectorised_builder_agrees_with_scalar_functions(
+    rows: list[tuple[str, dt.date, int]],
+) -> None:
     area = np.array([int(a) for a, _, _ in rows])
     birth = np.array([b.isoformat() for _, b, _ in rows], dtype="datetime64[D]")
     seq = np.array([s for _, _, s in rows])
