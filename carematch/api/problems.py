@@ -22,6 +22,18 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+async def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own HTTP errors (unknown path, wrong method) as problem+json."""
+    body = {
+        "type": "about:blank",
+        "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.url.path,
+    }
+    return problem_response(exc.status_code, body, getattr(exc, "headers", None))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
@@ -46,16 +58,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         }
         return problem_response(422, body)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = {
-            "type": "about:blank",
-            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
-            "status": exc.status_code,
-            "detail": str(exc.detail),
-            "instance": request.url.path,
-        }
-        return problem_response(exc.status_code, body, getattr(exc, "headers", None))
+    app.add_exception_handler(StarletteHTTPException, http_problem)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

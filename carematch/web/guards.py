@@ -13,8 +13,10 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carematch.api.deps import SessionDep
+from carematch.api.problems import http_problem
 from carematch.security.authz import Principal, optional_principal
 from carematch.web.templating import render
 
@@ -75,6 +77,14 @@ def install_page_handlers(app: FastAPI) -> None:
             # tell htmx to navigate the whole window instead.
             return Response(status_code=204, headers={"HX-Redirect": location})
         return RedirectResponse(location, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # A person following a broken link gets a page; scripts and the API get problem+json.
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 404 and wants_html and not request.url.path.startswith("/api/"):
+            return render(request, "errors/not_found.html", principal=None, status_code=404)
+        return await http_problem(request, exc)
 
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
