@@ -56,14 +56,35 @@ def render_addresses(
     )
     local = strings.concat(village, road_name, house)
     province, city = PROVINCE[1], CITY[1]
-    variants = [
-        strings.concat(province, city, district, street, local, tail_full),
-        strings.concat(city, district, street, local, tail_full),
-        strings.concat(district, street, local, tail_full),
-        strings.concat(city, district, local, tail_full),
-        strings.concat(district, local, tail_compact),
-    ]
-    out = variants[0]
-    for i in range(1, len(variants)):
-        out = strings.where(style == i, variants[i], out)
-    return out
+    # Each style is built only for its own rows, then the rows are put back in order: building
+    # all five forms for a million addresses would hold five copies in memory.
+    parts: list[pa.Array] = []
+    position = np.empty(len(style), dtype=np.int64)
+    offset = 0
+    for index in range(len(ADDRESS_STYLES)):
+        rows = np.flatnonzero(style == index)
+        if rows.size == 0:
+            continue
+        take = pa.array(rows)
+        p = {
+            "district": district.take(take),
+            "street": street.take(take),
+            "local": local.take(take),
+            "tail": tail_full.take(take),
+        }
+        if index == 0:
+            text = strings.concat(province, city, p["district"], p["street"], p["local"], p["tail"])
+        elif index == 1:
+            text = strings.concat(city, p["district"], p["street"], p["local"], p["tail"])
+        elif index == 2:
+            text = strings.concat(p["district"], p["street"], p["local"], p["tail"])
+        elif index == 3:
+            text = strings.concat(city, p["district"], p["local"], p["tail"])
+        else:
+            text = strings.concat(p["district"], p["local"], tail_compact.take(take))
+        parts.append(text)
+        position[rows] = offset + np.arange(rows.size)
+        offset += rows.size
+    if not parts:
+        return pa.array([], type=pa.string())
+    return pa.concat_arrays(parts).take(pa.array(position))

@@ -10,6 +10,7 @@ from importlib import resources
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from carematch.synth import extracts as ex
@@ -38,20 +39,24 @@ def write_csv(table: pa.Table, path: pathlib.Path) -> int:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (",".join(table.column_names) + "\n").encode("utf-8")
-    try:
-        body = _csv_body(table, "none")
-    except pa.ArrowInvalid:
-        body = _csv_body(table, "needed")
+    quoting = "needed" if _needs_quotes(table) else "none"
+    # Streamed straight to the file: a million-row table is hundreds of MB of CSV.
     with path.open("wb") as handle:
         handle.write(header)
-        handle.write(body)
+        options = pacsv.WriteOptions(include_header=False, quoting_style=quoting)
+        pacsv.write_csv(table, handle, options)
     return table.num_rows
 
 
-def _csv_body(table: pa.Table, quoting: str) -> memoryview:
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
-    return memoryview(sink.getvalue())
+def _needs_quotes(table: pa.Table) -> bool:
+    """Whether any text cell holds a comma, a double quote or a line break."""
+    for column in table.columns:
+        if (
+            pa.types.is_string(column.type)
+            and pc.any(pc.match_substring_regex(column, r'[,"\r\n]')).as_py()
+        ):
+            return True
+    return False
 
 
 def _household_risk(pop: pp.Population, health: hl.Health) -> np.ndarray:
