@@ -76,7 +76,7 @@ def generate_city(
     """Write the synthetic city into ``out``; return the row count of every file written.
 
     Args:
-        residents: number of residents (a million takes a few minutes).
+        residents: number of residents (a million takes about half a minute and 2 GB).
         seed: the city's seed; the same seed gives byte-identical files.
         out: output directory (created if needed; files of a previous city are overwritten).
         progress: optional ``progress(stage, fraction_done)`` callback.

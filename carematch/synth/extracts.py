@@ -420,14 +420,14 @@ def immunization(
     histories: Histories,
 ) -> Extract:
     """The immunization registry (免疫规划信息系统): every child up to 14 with the doses given."""
-    guardian = guardians(pop)[children]
+    guardian_of = guardians(pop)
     slot = np.full(pop.n, -1, dtype=np.int64)
     slot[children] = np.arange(children.size)
     doses = doses_text(schedule, histories, children.size)
     spec = SOURCE_NOISE["immunization"]
 
     def extra(rows: np.ndarray, base: np.ndarray, ident: Identity) -> dict[str, pa.Array]:
-        g = guardians(pop)[rows]
+        g = guardian_of[rows]
         s, g1, g2 = names.homophone_swap(
             rng,
             pop.surname[g],
@@ -441,7 +441,7 @@ def immunization(
             "doses": doses.take(pa.array(slot[rows])),
         }
 
-    return _assemble(rng, "immunization", pop, geo, children, extra, phone_of=guardian)
+    return _assemble(rng, "immunization", pop, geo, children, extra, phone_of=guardian_of[children])
 
 
 def household_ids(pop: Population) -> pa.Array:

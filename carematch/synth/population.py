@@ -14,6 +14,7 @@ import numpy as np
 
 from carematch.synth import names
 from carematch.synth.dates import AS_OF_D, add_duration, age_in_years, components
+from carematch.synth.idcard import id_digit_matrix
 from carematch.synth.regions import COMMUNITY_KINDS, Geography
 from carematch.synth.sampling import choose_by_group, group_first, quota
 
@@ -208,6 +209,7 @@ class Population:
 
     @property
     def n_households(self) -> int:
+        """Number of households."""
         return len(self.hh_community)
 
     def __getattr__(self, name: str) -> np.ndarray:
@@ -430,8 +432,6 @@ def assign_origin_and_ids(rng: np.random.Generator, pop: Population, geo: Geogra
     sequence[order] = seq_sorted
     # Sequence 000 is never issued; its group would be a woman with offset 0, so move it.
     sequence = np.where(sequence == 0, 998, sequence)
-    from carematch.synth.idcard import id_digit_matrix
-
     pop.put(
         origin=origin,
         id_area=area,

@@ -273,6 +273,7 @@ class Provider:
 
     @property
     def evening_hours(self) -> bool:
+        """Open at or after 19:00 on some day (what shift workers need)."""
         return (
             any(_closes_after(p, 19) for p in self.opening_hours.split("; "))
             or self.opening_hours == "24/7"
@@ -280,10 +281,12 @@ class Provider:
 
     @property
     def weekend_hours(self) -> bool:
+        """Open on Saturday or Sunday."""
         return self.opening_hours == "24/7" or any(d in self.opening_hours for d in ("Sa", "Su"))
 
 
 def _closes_after(part: str, hour: int) -> bool:
+    """Whether a rule like ``Mo-Fr 08:00-12:00,14:00-21:00`` has a span ending at ``hour``+."""
     return any(
         int(span.split("-")[1][:2]) >= hour
         for span in part.split(" ")[-1].split(",")

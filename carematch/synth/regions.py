@@ -224,14 +224,17 @@ class Geography:
 
     @property
     def districts(self) -> list[Region]:
+        """The districts, in code order."""
         return [r for r in self.regions if r.level == "district"]
 
     @property
     def streets(self) -> list[Region]:
+        """The streets, in code order."""
         return [r for r in self.regions if r.level == "street"]
 
     @property
     def communities(self) -> list[Region]:
+        """The communities, in code order."""
         return [r for r in self.regions if r.level == "community"]
 
 
@@ -356,12 +359,8 @@ def build_geography() -> Geography:
                         round(float(point[0]), 6),
                     )
                 )
-    regions += streets + communities
-    regions.sort(key=lambda r: (len(r.code) > 6, r.code))
-    ordered = [r for r in regions if r.level in ("province", "city", "district")]
-    ordered += [r for r in regions if r.level == "street"]
-    ordered += [r for r in regions if r.level == "community"]
-    geography = Geography(regions=ordered, district_polygons=polygons)
+    # Listed level by level (province, city, districts, streets, communities), each in code order.
+    geography = Geography(regions=regions + streets + communities, district_polygons=polygons)
     geography.roads = _roads(rng, geography.communities)
     return geography
 
