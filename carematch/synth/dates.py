@@ -89,3 +89,16 @@ def to_days(dates: np.ndarray) -> np.ndarray:
 def from_days(days: np.ndarray) -> np.ndarray:
     """Inverse of :func:`to_days`."""
     return np.asarray(days, dtype=np.int64).astype("datetime64[D]")
+
+
+def not_before(rng: np.random.Generator, dates: np.ndarray, earliest: np.ndarray) -> np.ndarray:
+    """Move dates that fall before ``earliest`` to a random day between it and AS_OF.
+
+    Keeps events from predating a baby's birth or a migrant's arrival in the city, while
+    leaving every other date (and so the seasonal pattern) as drawn.
+    """
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    earliest = np.asarray(earliest, dtype="datetime64[D]")
+    span = np.maximum((AS_OF_D - earliest).astype(np.int64), 0) + 1
+    redraw = earliest + np.floor(rng.random(dates.size) * span).astype(np.int64)
+    return np.where(dates < earliest, redraw, dates)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carematch.synth import names, strings
-from carematch.synth.dates import AS_OF_D
+from carematch.synth.dates import AS_OF_D, not_before
 from carematch.synth.health import CONDITIONS, Health, Readings, Screens
 from carematch.synth.idcard import fixed_width_strings
 from carematch.synth.noise import SOURCE_NOISE, Identity, canonical_addresses, render_identity
@@ -32,6 +32,7 @@ from carematch.synth.population import (
     ROLE_NAMES,
     WORKING,
     Population,
+    in_city_since,
 )
 from carematch.synth.providers import Provider, VanStop
 from carematch.synth.regions import Geography
@@ -292,7 +293,7 @@ def ehr(
     """Electronic health records (健康档案): conditions, latest observations, visits."""
     people = np.flatnonzero(health.has_ehr)
     latest = latest_readings(pop, readings)
-    fallback = AS_OF_D - rng.integers(30, 1100, pop.n)
+    fallback = not_before(rng, AS_OF_D - rng.integers(30, 1100, pop.n), in_city_since(pop))
     last_visit = np.maximum(
         np.where(np.isnat(latest["last_clinic"]), fallback, latest["last_clinic"]),
         np.where(np.isnat(last_use), fallback, last_use),

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carematch.synth.dates import AS_OF_D
-from carematch.synth.population import HEAD, OCC, SPOUSE, Population
+from carematch.synth.dates import AS_OF_D, not_before
+from carematch.synth.population import HEAD, OCC, SPOUSE, Population, in_city_since
 from carematch.synth.sampling import quota
 
 CONDITIONS = (
@@ -258,14 +258,18 @@ def assign_screens(rng: np.random.Generator, pop: Population, health: Health) ->
         gad_pos[quota(rng, group, GAD7_POSITIVE_SHARE[migrant], weights=w_gad)] = True
 
     m = surveyed.size
-    latest_date = AS_OF_D - rng.integers(0, 330, m)
+    since = in_city_since(pop)
+    latest_date = not_before(rng, AS_OF_D - rng.integers(0, 330, m), since[surveyed])
     phq = np.where(phq_pos[surveyed], _positive(rng, m, 3.5, 27), _negative(rng, m, 0.3))
     gad = np.where(gad_pos[surveyed], _positive(rng, m, 3.0, 21), _negative(rng, m, 0.28))
     # A quarter were screened once before; those earlier scores are free to differ.
     again = rng.random(m) < 0.25
+    earlier_date_all = latest_date - rng.integers(180, 450, m)
+    # Only screens taken while living here count; an earlier one before arrival never happened.
+    again &= earlier_date_all >= since[surveyed]
     earlier = surveyed[again]
     k = earlier.size
-    earlier_date = latest_date[again] - rng.integers(180, 450, k)
+    earlier_date = earlier_date_all[again]
     p_earlier = np.where(pop.migrant[earlier], 0.25, 0.12)
     early_pos = rng.random(k) < p_earlier
     early_phq = np.where(early_pos, _positive(rng, k, 3.0, 27), _negative(rng, k, 0.3))
@@ -316,9 +320,17 @@ class Readings:
 
 
 def _series(
-    rng: np.random.Generator, people: np.ndarray, count: np.ndarray, latest_gap: np.ndarray
+    rng: np.random.Generator,
+    people: np.ndarray,
+    count: np.ndarray,
+    latest_gap: np.ndarray,
+    since: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (person, date) of ``count`` readings per person, ~2-4 months apart, newest first."""
+    """Rows (person, date) of ``count`` readings per person, ~2-4 months apart, newest first.
+
+    Nothing is measured here before ``since`` (birth or arrival): the newest reading moves
+    after it, older ones that would predate it are dropped.
+    """
     person = np.repeat(people, count)
     gap = rng.integers(60, 125, person.size)
     starts = np.concatenate([[0], np.cumsum(count)[:-1]])
@@ -327,7 +339,11 @@ def _series(
     gap[first] = np.repeat(latest_gap, count)[first]
     total = np.cumsum(gap)
     offset = total - np.repeat(total[starts] - gap[starts], count)
-    return person, AS_OF_D - offset
+    day = AS_OF_D - offset
+    earliest = since[person]
+    day = np.where(first, not_before(rng, day, earliest), day)
+    keep = first | (day >= earliest)
+    return person[keep], day[keep]
 
 
 def _bp_values(rng: np.random.Generator, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -354,6 +370,7 @@ def build_readings(rng: np.random.Generator, pop: Population, health: Health) ->
     not controlled show three high days running (the alert rule of R-MN-1 fires on them).
     """
     mig, signed = pop.migrant, health.signed_family_doctor
+    since = in_city_since(pop)
     parts: list[tuple[np.ndarray, ...]] = []
 
     def clinic(people: np.ndarray, kind: int, ok: np.ndarray) -> None:
@@ -362,7 +379,7 @@ def build_readings(rng: np.random.Generator, pop: Population, health: Health) ->
         count = lo + np.floor(rng.random(people.size) * (hi - lo + 1)).astype(np.int64)
         gap_max = np.where(mig[people], 300, np.where(signed[people], 90, 240))
         latest_gap = np.floor(rng.random(people.size) * gap_max).astype(np.int64)
-        person, day = _series(rng, people, count, latest_gap)
+        person, day = _series(rng, people, count, latest_gap, since)
         seconds = rng.integers(8 * 3600, 17 * 3600, person.size)
         parts.append(
             (
@@ -401,7 +418,7 @@ def build_readings(rng: np.random.Generator, pop: Population, health: Health) ->
     parts.append(
         (
             checked,
-            AS_OF_D - rng.integers(0, 730, checked.size),
+            not_before(rng, AS_OF_D - rng.integers(0, 730, checked.size), since[checked]),
             rng.integers(8 * 3600, 17 * 3600, checked.size),
             np.zeros(checked.size, dtype=np.int64),
             np.zeros(checked.size, dtype=np.int64),
@@ -412,7 +429,7 @@ def build_readings(rng: np.random.Generator, pop: Population, health: Health) ->
     parts.append(
         (
             checked,
-            AS_OF_D - rng.integers(0, 730, checked.size),
+            not_before(rng, AS_OF_D - rng.integers(0, 730, checked.size), since[checked]),
             rng.integers(8 * 3600, 17 * 3600, checked.size),
             np.ones(checked.size, dtype=np.int64),
             np.zeros(checked.size, dtype=np.int64),

@@ -733,3 +733,8 @@ def assign_languages(rng: np.random.Generator, pop: Population) -> None:
     lang[(origin_code == "65") & (u < 0.6)] = LANGUAGES.index("ug")
     lang[(origin_code == "54") & (u < 0.6)] = LANGUAGES.index("bo")
     pop.put(language=lang)
+
+
+def in_city_since(pop: Population) -> np.ndarray:
+    """The first day each resident could use a service here: birth, or a migrant's arrival."""
+    return np.where(pop.migrant, pop.arrival, pop.birth).astype("datetime64[D]")

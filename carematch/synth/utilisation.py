@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carematch.synth.dates import AS_OF_D, add_duration
+from carematch.synth.dates import AS_OF_D, add_duration, not_before
 from carematch.synth.health import CHRONIC, C, Health, Screens
-from carematch.synth.population import OCC, ORIGINS, Population
+from carematch.synth.population import OCC, ORIGINS, Population, in_city_since
 from carematch.synth.providers import Provider, VanStop, nearest_offering
 from carematch.synth.regions import Geography
 from carematch.synth.sampling import quota
@@ -124,6 +124,8 @@ def build_settlements(
     date = city_days[rng.choice(city_days.size, size=m, p=city_w)]
     date = np.where(remote, remote_days[rng.choice(remote_days.size, size=m, p=remote_w)], date)
     date = np.where(at_home, home_days[rng.choice(home_days.size, size=m, p=home_w)], date)
+    since = in_city_since(pop)
+    date = not_before(rng, date, np.where(at_home, pop.birth[person], since[person]))
 
     names = [p.name for p in providers]
     codes = [p.provider_id for p in providers]
@@ -211,6 +213,9 @@ def build_settlements(
         2,
     )
     big_date = AS_OF_D - rng.integers(0, 360, k)
+    big_date = not_before(
+        rng, big_date, np.where(pop.insured_locally[patient], since[patient], pop.birth[patient])
+    )
     big_dx = np.select(
         [health.conditions[patient, C["cancer"]], health.conditions[patient, C["stroke"]]],
         [DIAGNOSES.index("cancer"), DIAGNOSES.index("stroke")],
@@ -386,7 +391,7 @@ def build_service_use(
     person, service, provider = person[keep], service[keep], provider[keep]
     m = person.size
     days, day_w = _calendar("city")
-    date = days[rng.choice(days.size, size=m, p=day_w)]
+    date = not_before(rng, days[rng.choice(days.size, size=m, p=day_w)], in_city_since(pop)[person])
 
     # Ratings: provider quality, capability fit, evening hours for workers, language.
     quality = np.array([p.quality for p in providers])

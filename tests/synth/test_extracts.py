@@ -192,3 +192,29 @@ def test_every_person_with_readings_or_service_use_has_the_condition_or_reason(c
     pregnant = [r for r in city.rows("service_use") if r["service_code"] == "prenatal_check"]
     assert pregnant
     assert all(city.persons[owner[r["ehr_record_id"]]]["is_pregnant"] == "true" for r in pregnant)
+
+
+def test_nothing_happens_before_birth_or_arrival(city: City) -> None:
+    def since(person: dict[str, str]) -> str:
+        return person["arrival_date"] or person["birth_date"]
+
+    ehr_owner = {r["record_id"]: city.person_of("ehr", r) for r in city.rows("ehr")}
+    for r in city.rows("ehr"):
+        assert r["last_visit_date"] >= since(ehr_owner[r["record_id"]])
+    for r in city.rows("readings"):
+        person = ehr_owner[r["ehr_record_id"]]
+        # Home monitors may have come along from home; clinic readings happen here.
+        if r["channel"] == "clinic":
+            assert r["measured_at"][:10] >= since(person), r
+    for r in city.rows("service_use"):
+        assert r["date"] >= since(ehr_owner[r["ehr_record_id"]])
+    for r in city.rows("survey"):
+        assert r["survey_date"] >= since(city.person_of("survey", r))
+    for r in city.rows("insurance"):
+        person = city.person_of("insurance", r)
+        assert r["settlement_date"] >= person["birth_date"]
+        if r["facility_code"]:
+            assert r["settlement_date"] >= since(person)
+    for r in city.rows("immunization"):
+        birth = city.person_of("immunization", r)["birth_date"]
+        assert all(d.rpartition(":")[2] >= birth for d in r["doses"].split("|") if d)
