@@ -1,1 +1,1 @@
-"""Reference data shipped with CareMatch (service catalogue, policy library, immunization schedule)."""
+"""Reference data shipped with CareMatch: service catalogue, policies, immunization schedule."""
