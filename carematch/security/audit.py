@@ -60,11 +60,8 @@ def record(
         .returning(AuditHead.seq, AuditHead.hash)
     ).one_or_none()
     if head is None:
-        session.add(AuditHead(id=1, seq=1, hash=GENESIS))
-        session.flush()
-        seq, prev = 1, GENESIS
-    else:
-        seq, prev = head
+        raise RuntimeError("the audit head row is missing: run `carematch db upgrade`")
+    seq, prev = head
     at = utcnow().isoformat()
     detail_json = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
     digest = entry_hash(seq, at, actor, action, entity, entity_id, detail_json, prev)
@@ -137,6 +134,6 @@ def verify(session: Session, batch: int = 10_000) -> tuple[int, list[AuditProble
             )
         elif head.hash != prev:
             problems.append(AuditProblem(last_seq, "last entry does not match head hash"))
-    elif checked:
-        problems.append(AuditProblem(0, "audit head missing"))
+    else:
+        problems.append(AuditProblem(0, "audit head row missing"))
     return checked, problems
