@@ -30,8 +30,9 @@ check: venv  ## lint, format and type checks
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: venv  ## generate + ingest benchmark; updates docs/benchmarks.md
+bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmarks.md
 	$(BIN)/python bench/bench_generate_ingest.py --residents 100000
+	$(BIN)/python bench/bench_generate_ingest.py --residents 1000000 --generate-only
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
