@@ -34,5 +34,8 @@ bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmark
 	$(BIN)/python bench/bench_generate_ingest.py --residents 100000
 	$(BIN)/python bench/bench_generate_ingest.py --residents 1000000 --generate-only
 
+docs: venv  ## refresh the README screenshot from a real browser
+	CAREMATCH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot -p no:xdist
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
