@@ -89,3 +89,32 @@ def test_no_plaintext_id_number_phone_or_name_in_the_sqlite_file(sqlite_env, tmp
     assert "13900000001".encode() not in blob
     assert "欧阳明远".encode() not in blob
     assert "欧阳明远".encode("gb18030") not in blob
+
+
+def test_no_generated_id_number_or_phone_appears_in_the_database_file(sqlite_env, tmp_path):
+    """Load a whole generated city; not one of its ID numbers or phones is stored in clear."""
+    import csv
+
+    from carematch.cli import load_city
+    from carematch.identity.ingest import normalise_phone
+    from carematch.synth import generate_city
+
+    city = tmp_path / "city"
+    generate_city(residents=300, seed=5, out=city)
+    load_city(city)
+    dispose_engines()
+
+    secrets: set[str] = set()
+    for source in ("police", "ehr", "insurance", "poverty", "immunization", "social_security"):
+        with (city / f"{source}.csv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                for field in ("id_number", "phone"):
+                    value = (row.get(field) or "").strip()
+                    if len(value) >= 11:
+                        secrets.add(value)
+                        if field == "phone":
+                            secrets.add(normalise_phone(value)[0])
+    assert len(secrets) > 300
+    blob = b"".join(p.read_bytes() for p in sqlite_env.data_dir.glob("carematch.db*"))
+    leaked = [s for s in secrets if s.encode() in blob]
+    assert leaked == []
