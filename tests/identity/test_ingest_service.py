@@ -14,8 +14,8 @@ from tests.fixtures.factories import (
     POLICE_HEADER,
     make_id,
     police_row,
-    wrong_check_digit,
     write_extract,
+    wrong_check_digit,
 )
 
 C1 = "449901001001"
@@ -126,7 +126,7 @@ def test_persons_group_records_sharing_a_valid_id_and_rerun_keeps_ids(session, t
     ids_first = {p.id for p in repository.list_persons(session, None, 100, 0)[1]}
     second = build_persons_exact(session)
     session.commit()
-    total, people = repository.list_persons(session, None, 100, 0)
+    _total, people = repository.list_persons(session, None, 100, 0)
 
     assert first["persons"] == second["persons"] == 2
     assert {p.id for p in people} == ids_first
