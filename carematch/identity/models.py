@@ -129,7 +129,11 @@ class Person(Base):
 
 
 class PersonLink(Base):
-    """Which person a source record belongs to, how sure we are and by which rule."""
+    """Which person a source record belongs to, how sure we are and by which rule.
+
+    ``evidence`` (JSON) holds the comparison levels and match weights of the strongest pair
+    that joined the record to its person, so the workbench can show why.
+    """
 
     __tablename__ = "person_links"
 
@@ -137,3 +141,41 @@ class PersonLink(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
     method: Mapped[str] = mapped_column(String(32))
     probability: Mapped[float] = mapped_column(Float, default=1.0)
+    match_weight: Mapped[float | None] = mapped_column(Float, default=None)
+    evidence: Mapped[str] = mapped_column(Text, default="{}")
+    model_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class LinkageModel(Base):
+    """A trained linkage model (Splink settings with m and u), versioned and reloaded."""
+
+    __tablename__ = "linkage_models"
+
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    settings_json: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReviewPair(Base):
+    """A pair of records the model could not decide (between the two thresholds) (人工复核).
+
+    A reviewer's decision (link or separate) is kept here, audited, and used as a label.
+    """
+
+    __tablename__ = "review_pairs"
+    __table_args__ = (UniqueConstraint("record_pk_l", "record_pk_r"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_pk_l: Mapped[str] = mapped_column(ForeignKey("source_records.id"), index=True)
+    record_pk_r: Mapped[str] = mapped_column(ForeignKey("source_records.id"), index=True)
+    probability: Mapped[float] = mapped_column(Float)
+    match_weight: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[str] = mapped_column(Text, default="{}")
+    community_code: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
