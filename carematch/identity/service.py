@@ -310,3 +310,49 @@ def read_person(session: Session, principal: Principal, person_id: str) -> tuple
         detail={"records": len(records)},
     )
     return person, records
+
+
+def link_records(session: Session, record_pks: list[str]) -> dict[str, str | None]:
+    """Link newly stored source records to persons already known, without a full rerun.
+
+    Returns record pk → person id (None when the record could not be linked). A record is
+    attached to the person holding the same valid ID number; with none, a new person is made
+    from it. Records without a valid ID stay unlinked here (the probabilistic linker decides).
+    """
+    result: dict[str, str | None] = {}
+    for record in repository.records_by_pk(session, record_pks):
+        if not record.id_valid or not record.id_number_bidx:
+            result[record.id] = None
+            continue
+        person_id = stable_id("P", record.id_number_bidx)[:21]
+        person = session.get(Person, person_id)
+        if person is None:
+            person = Person(
+                id=person_id,
+                name=record.name,
+                id_number=record.id_number,
+                id_number_bidx=record.id_number_bidx,
+                sex=record.sex,
+                birth_date=record.birth_date,
+                phone=record.phone,
+                address=record.address,
+                community_code=record.community_code,
+                hukou=json.loads(record.attributes or "{}").get("hukou"),
+                record_count=0,
+            )
+            session.add(person)
+            session.flush()
+        if session.get(PersonLink, record.id) is None:
+            session.add(
+                PersonLink(
+                    record_pk=record.id,
+                    person_id=person_id,
+                    method="exact_id",
+                    probability=1.0,
+                    evidence=json.dumps({"rule": "same valid ID number"}),
+                )
+            )
+            person.record_count += 1
+        result[record.id] = person_id
+    session.flush()
+    return result
