@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "carematch.core.models",
     "carematch.security.models",
     "carematch.identity.models",
+    "carematch.security.consent_models",
 )
 
 
