@@ -135,6 +135,64 @@ def load_city(
     typer.echo(json.dumps({"persons": persons}, ensure_ascii=False))
 
 
+@app.command()
+def link(
+    inputs: Annotated[
+        list[str],
+        typer.Option("--input", help="NAME=PATH of a canonical CSV or Parquet; repeat"),
+    ],
+    out: Annotated[Path, typer.Option(help="clusters CSV: source,record_id,person_id")],
+    engine: Annotated[str, typer.Option(help="duckdb or spark")] = "duckdb",
+    model: Annotated[
+        Path | None, typer.Option(help="reuse a saved model instead of training one")
+    ] = None,
+    save_model: Annotated[Path | None, typer.Option(help="write the trained model here")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="write scored pairs with evidence")] = None,
+) -> None:
+    """Link canonical extracts into persons; every input record appears once in --out."""
+    from carematch.identity.linkage import ENGINES, link_frames
+    from carematch.identity.tables import read_canonical
+
+    if engine not in ENGINES:
+        raise _fail(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
+    frames = {}
+    for item in inputs:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise _fail(f"--input takes NAME=PATH, got {item!r}")
+        if name in frames:
+            raise _fail(f"input name {name!r} is given twice")
+        try:
+            frames[name] = read_canonical(Path(path))
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{name}: {exc}") from None
+    saved = json.loads(model.read_text()) if model else None
+    with err.status("linking …"):
+        try:
+            result = link_frames(frames, engine=engine, model=saved)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    clusters = result.clusters.rename(
+        columns={"source_dataset": "source", "person_key": "person_id"}
+    )
+    clusters = clusters.sort_values(["source", "record_id"], kind="stable")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clusters[["source", "record_id", "person_id"]].to_csv(out, index=False)
+    if save_model:
+        save_model.write_text(json.dumps(result.model, ensure_ascii=False, indent=1))
+    if pairs is not None:
+        frame = result.pairs.copy()
+        frame["evidence"] = frame["evidence"].map(lambda e: json.dumps(e, ensure_ascii=False))
+        for side in ("l", "r"):
+            parts = frame[f"unique_id_{side}"].str.split("\x1f", n=1, expand=True)
+            frame[f"source_{side}"], frame[f"record_id_{side}"] = parts[0], parts[1]
+        columns = ["source_l", "record_id_l", "source_r", "record_id_r", "match_probability"]
+        frame[[*columns, "match_weight", "evidence"]].to_csv(pairs, index=False)
+    summary = {k: v for k, v in result.stats.items() if k != "blocking"}
+    summary["unlinkable_records"] = int(result.clusters["unlinkable"].sum())
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
 @persons_app.command("build")
 def persons_build() -> None:
     """(Re)build persons from source records that share a valid ID number."""
