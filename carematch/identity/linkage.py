@@ -459,7 +459,10 @@ def cluster(data: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.Dat
     for uid in data["unique_id"]:
         uf.find(uid)
     strong = pairs[pairs["match_probability"] >= threshold]
-    strong = strong.sort_values("match_probability", ascending=False, kind="stable")
+    # Strongest first; ties broken by ids so the result never depends on the engine's row order.
+    strong = strong.assign(_p=-strong["match_probability"].round(12)).sort_values(
+        ["_p", "unique_id_l", "unique_id_r"], kind="stable"
+    )
     valid_id = dict(zip(data["unique_id"], data["id18"].where(data["id_valid"], None), strict=True))
     ids_of: dict[str, set[str]] = {
         uid: {v} for uid, v in valid_id.items() if isinstance(v, str) and v
