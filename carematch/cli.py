@@ -113,7 +113,7 @@ def load_city(
     """Load a generated city: regions, every departmental extract, then persons."""
     from carematch.core.db import session_scope
     from carematch.core.regions import load_regions
-    from carematch.identity.service import build_persons_exact, ingest_file
+    from carematch.identity.service import build_persons, ingest_file
 
     if not (city / "regions.csv").is_file():
         raise _fail(f"{city} has no regions.csv: run `carematch generate` first")
@@ -130,8 +130,8 @@ def load_city(
             summary = ingest_file(session, source, path, progress=partial(bar.advance, task))
         results.append(summary.as_dict())
         typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
-    with session_scope() as session:
-        persons = build_persons_exact(session)
+    with session_scope() as session, err.status("linking records into persons …"):
+        persons = build_persons(session)
     typer.echo(json.dumps({"persons": persons}, ensure_ascii=False))
 
 
@@ -194,14 +194,20 @@ def link(
 
 
 @persons_app.command("build")
-def persons_build() -> None:
-    """(Re)build persons from source records that share a valid ID number."""
+def persons_build(
+    retrain: Annotated[bool, typer.Option(help="train a new linkage model first")] = False,
+    exact: Annotated[
+        bool, typer.Option(help="baseline: link only records sharing a valid ID number")
+    ] = False,
+) -> None:
+    """(Re)link every source record into persons (probabilistic; --exact for the baseline)."""
     from carematch.core.db import session_scope
-    from carematch.identity.service import build_persons_exact
+    from carematch.identity.service import build_persons, build_persons_exact
 
     _ready()
-    with session_scope() as session:
-        typer.echo(json.dumps(build_persons_exact(session)))
+    with session_scope() as session, err.status("linking records into persons …"):
+        stats = build_persons_exact(session) if exact else build_persons(session, retrain=retrain)
+    typer.echo(json.dumps(stats, ensure_ascii=False))
 
 
 @users_app.command("create")

@@ -338,6 +338,8 @@ def link_frames(
     model: dict[str, Any] | None = None,
     config: LinkageConfig | None = None,
     spark: Any = None,
+    must_link: list[tuple[str, str]] | None = None,
+    cannot_link: list[tuple[str, str]] | None = None,
 ) -> LinkageResult:
     """Link canonical tables (one per source) into persons.
 
@@ -347,6 +349,8 @@ def link_frames(
         engine: "duckdb" or "spark".
         model: a saved model (from a previous result) to reuse instead of training.
         config: thresholds and training knobs.
+        must_link: pairs of unique ids (``source + "\\x1f" + record_id``) a reviewer linked.
+        cannot_link: pairs a reviewer separated; their groups are never joined.
 
     Returns:
         Clusters with every input record exactly once; records with no identifying field are
@@ -354,6 +358,8 @@ def link_frames(
     """
     from splink import Linker
 
+    # Splink narrates every step on its loggers; our callers print their own summary.
+    logging.getLogger("splink").setLevel(logging.ERROR)
     config = config or LinkageConfig()
     data = prepare(frames)
     duplicated = data["unique_id"].duplicated()
@@ -381,7 +387,9 @@ def link_frames(
         model = linker.misc.save_model_to_json()
         pairs = _pairs_frame(scored.as_pandas_dataframe(), model)
     stats["pairs_scored"] = len(pairs)
-    clusters = cluster(data, pairs, config.link_threshold)
+    clusters = cluster(
+        data, pairs, config.link_threshold, must_link=must_link, cannot_link=cannot_link
+    )
     review = _review_candidates(pairs, clusters, config)
     stats["persons"] = int(clusters["person_key"].nunique())
     stats["review"] = len(review)
@@ -453,33 +461,66 @@ class _UnionFind:
             self.parent[rb] = ra
 
 
-def cluster(data: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Connected components of linked pairs, split where two valid ID numbers meet."""
+def cluster(
+    data: pd.DataFrame,
+    pairs: pd.DataFrame,
+    threshold: float,
+    *,
+    must_link: list[tuple[str, str]] | None = None,
+    cannot_link: list[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Connected components of linked pairs, never joining two valid ID numbers.
+
+    Reviewers' decisions are constraints: ``must_link`` pairs are joined first, and two
+    groups containing a ``cannot_link`` pair are never joined.
+    """
     uf = _UnionFind()
     for uid in data["unique_id"]:
         uf.find(uid)
+    valid_id = dict(zip(data["unique_id"], data["id18"].where(data["id_valid"], None), strict=True))
+    ids_of: dict[str, set[str]] = {
+        uid: {v} for uid, v in valid_id.items() if isinstance(v, str) and v
+    }
+    apart: dict[str, set[str]] = defaultdict(set)
+    for a, b in cannot_link or ():
+        apart[a].add(b)
+        apart[b].add(a)
+    members: dict[str, set[str]] = {}
+
+    def group(root: str) -> set[str]:
+        return members.get(root, {root})
+
+    def blocked(ra: str, rb: str) -> bool:
+        ga, gb = group(ra), group(rb)
+        small, other = (ga, gb) if len(ga) <= len(gb) else (gb, ga)
+        return any(apart[x] & other for x in small if x in apart)
+
+    def join(ra: str, rb: str) -> None:
+        merged = group(ra) | group(rb)
+        ids = ids_of.get(ra, set()) | ids_of.get(rb, set())
+        uf.union(ra, rb)
+        root = uf.find(ra)
+        members[root] = merged
+        ids_of[root] = ids
+
+    for a, b in must_link or ():
+        if a in uf.parent and b in uf.parent and uf.find(a) != uf.find(b):
+            join(uf.find(a), uf.find(b))
     strong = pairs[pairs["match_probability"] >= threshold]
     # Strongest first; ties broken by ids so the result never depends on the engine's row order.
     strong = strong.assign(_p=-strong["match_probability"].round(12)).sort_values(
         ["_p", "unique_id_l", "unique_id_r"], kind="stable"
     )
-    valid_id = dict(zip(data["unique_id"], data["id18"].where(data["id_valid"], None), strict=True))
-    ids_of: dict[str, set[str]] = {
-        uid: {v} for uid, v in valid_id.items() if isinstance(v, str) and v
-    }
     conflicts = 0
-    # Kruskal-style: strongest pairs first; never join two groups holding different valid IDs.
     for left, right in zip(strong["unique_id_l"], strong["unique_id_r"], strict=True):
         ra, rb = uf.find(left), uf.find(right)
         if ra == rb:
             continue
         ida, idb = ids_of.get(ra, set()), ids_of.get(rb, set())
-        if ida and idb and ida != idb:
+        if (ida and idb and ida != idb) or (apart and blocked(ra, rb)):
             conflicts += 1
             continue
-        uf.union(ra, rb)
-        root = uf.find(ra)
-        ids_of[root] = ida | idb
+        join(ra, rb)
     roots = data["unique_id"].map(uf.find)
     keys = {root: person_key(root) for root in roots.unique()}
     out = pd.DataFrame(

@@ -156,15 +156,17 @@ def address_parts(value: str | None) -> tuple[str | None, str | None, str | None
         return None, None, None, None
     text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
     if not _HAN.search(text):
-        road = " ".join(str(value).lower().split())
-        return None, road or None, None, None
+        latin = " ".join(str(value).lower().split())
+        return None, latin or None, None, None
     text = _ADDRESS_PREFIX.sub("", text, count=1)
-    district = None
+    district: str | None = None
     if m := _DISTRICT.match(text):
         district, text = m.group(1), text[m.end() :]
     if m := _STREET.match(text):
         text = text[m.end() :]
-    road = building = room = None
+    road: str | None = None
+    building: str | None = None
+    room: str | None = None
     if m := _ROAD_NO.match(text):
         road, text = m.group(1), text[m.end() :]
     if m := _BUILDING_ROOM.match(text):

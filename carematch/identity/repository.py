@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from carematch.identity.models import (
     IngestRun,
+    LinkageModel,
     Person,
     PersonLink,
     QuarantinedRow,
+    ReviewPair,
     Source,
     SourceRecord,
 )
@@ -171,3 +174,75 @@ def counts_by_district(session: Session, jurisdiction: str | None) -> dict[str, 
 
 def search_persons_by_id_bidx(session: Session, bidx: str) -> list[Person]:
     return list(session.scalars(select(Person).where(Person.id_number_bidx == bidx)))
+
+
+def all_records_for_linkage(session: Session) -> list[SourceRecord]:
+    """Every source record (identifiers decrypted on load), ordered for reproducibility."""
+    return list(
+        session.scalars(select(SourceRecord).order_by(SourceRecord.source, SourceRecord.id))
+    )
+
+
+def source_trust(session: Session) -> dict[str, int]:
+    """Source name → trust rank (lower is more trusted)."""
+    return dict(session.execute(select(Source.name, Source.trust)).all())
+
+
+def active_model(session: Session) -> LinkageModel | None:
+    return session.scalar(select(LinkageModel).where(LinkageModel.active.is_(True)))
+
+
+def save_model(session: Session, version: str, settings_json: str, summary: dict) -> None:
+    """Store a trained model and make it the active one."""
+    session.execute(update(LinkageModel).values(active=False))
+    existing = session.get(LinkageModel, version)
+    if existing is None:
+        session.add(
+            LinkageModel(
+                version=version,
+                settings_json=settings_json,
+                summary=json.dumps(summary, ensure_ascii=False, default=str),
+                active=True,
+            )
+        )
+    else:
+        existing.active = True
+    session.flush()
+
+
+def review_constraints(session: Session) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(linked pairs, separated pairs) that reviewers decided."""
+    rows = session.execute(
+        select(ReviewPair.record_pk_l, ReviewPair.record_pk_r, ReviewPair.status).where(
+            ReviewPair.status.in_(("linked", "separated"))
+        )
+    )
+    must: list[tuple[str, str]] = []
+    cannot: list[tuple[str, str]] = []
+    for left, right, status in rows:
+        (must if status == "linked" else cannot).append((left, right))
+    return must, cannot
+
+
+def current_links(session: Session) -> dict[str, str]:
+    """Record pk → person id as linked now."""
+    return dict(session.execute(select(PersonLink.record_pk, PersonLink.person_id)).all())
+
+
+def review_pair_keys(session: Session) -> set[tuple[str, str]]:
+    return set(session.execute(select(ReviewPair.record_pk_l, ReviewPair.record_pk_r)).all())
+
+
+def delete_persons(session: Session, person_ids: set[str]) -> int:
+    """Delete persons no longer holding records; one still referenced elsewhere is kept empty."""
+    from sqlalchemy.exc import IntegrityError
+
+    deleted = 0
+    for person_id in sorted(person_ids):
+        try:
+            with session.begin_nested():
+                session.execute(delete(Person).where(Person.id == person_id))
+            deleted += 1
+        except IntegrityError:
+            session.execute(update(Person).where(Person.id == person_id).values(record_count=0))
+    return deleted

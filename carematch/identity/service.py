@@ -21,7 +21,14 @@ from carematch.core.ids import new_id, stable_id
 from carematch.identity import repository
 from carematch.identity.errors import IngestRejected, PersonNotFound, UnknownSource
 from carematch.identity.ingest import IngestFileError, read_table, row_hash, validate_row
-from carematch.identity.models import IngestRun, Person, PersonLink, QuarantinedRow, SourceRecord
+from carematch.identity.models import (
+    IngestRun,
+    Person,
+    PersonLink,
+    QuarantinedRow,
+    ReviewPair,
+    SourceRecord,
+)
 from carematch.identity.sources import SOURCES, get_source
 from carematch.security import audit
 from carematch.security.authz import Principal
@@ -356,3 +363,218 @@ def link_records(session: Session, record_pks: list[str]) -> dict[str, str | Non
         result[record.id] = person_id
     session.flush()
     return result
+
+
+# --- probabilistic persons -------------------------------------------------------------------
+
+SEP = "\x1f"
+
+
+def _uid(source: str, pk: str) -> str:
+    return f"{source}{SEP}{pk}"
+
+
+def build_persons(
+    session: Session,
+    *,
+    retrain: bool = False,
+    config: Any = None,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    """(Re)link every source record into persons with the probabilistic engine.
+
+    The active linkage model is reused unless ``retrain`` (or there is none); reviewers'
+    decisions constrain the clusters; person ids carry over from the previous run wherever a
+    cluster keeps most of a person's records, so ids are stable across reruns.
+    """
+    import pandas as pd
+
+    from carematch.identity.linkage import LinkageConfig, link_frames, model_json
+
+    config = config or LinkageConfig()
+    records = repository.all_records_for_linkage(session)
+    if not records:
+        return {"persons": 0, "records": 0}
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    meta: dict[str, Any] = {}
+    for r in records:
+        by_source[r.source].append(
+            {
+                "record_id": r.id,
+                "name": r.name,
+                "id_number": r.id_number,
+                "sex": r.sex,
+                "birth_date": r.birth_date.isoformat() if r.birth_date else None,
+                "phone": r.phone,
+                "address": r.address,
+            }
+        )
+        meta[_uid(r.source, r.id)] = r
+    frames = {s: pd.DataFrame(rows) for s, rows in by_source.items()}
+    active = None if retrain else repository.active_model(session)
+    must, cannot = repository.review_constraints(session)
+    uid_of = {r.id: _uid(r.source, r.id) for r in records}
+    result = link_frames(
+        frames,
+        model=json.loads(active.settings_json) if active else None,
+        config=config,
+        must_link=[(uid_of[a], uid_of[b]) for a, b in must if a in uid_of and b in uid_of],
+        cannot_link=[(uid_of[a], uid_of[b]) for a, b in cannot if a in uid_of and b in uid_of],
+    )
+    if active is None:
+        text = model_json(result.model)
+        version = stable_id("M", text)[:21]
+        repository.save_model(session, version, text, result.stats)
+    else:
+        version = active.version
+    stats: dict[str, Any] = _write_persons(
+        session, result, meta, version, repository.source_trust(session)
+    )
+    stats |= _write_review(session, result, meta)
+    stats["model_version"] = version
+    stats["records"] = len(records)
+    audit.record(
+        session,
+        actor=actor,
+        action="build_persons",
+        entity="linkage_model",
+        entity_id=version,
+        detail={k: v for k, v in stats.items() if isinstance(v, int | float | str)},
+    )
+    return stats
+
+
+def _write_persons(
+    session: Session, result: Any, meta: dict[str, Any], version: str, trust: dict[str, int]
+) -> dict[str, int]:
+    """Persons from clusters: carry old ids over, golden records by survivorship, links."""
+    clusters = result.clusters
+    previous = repository.current_links(session)  # record pk → person id
+    members: dict[str, list[str]] = defaultdict(list)
+    for uid, key in zip(clusters["unique_id"], clusters["person_key"], strict=True):
+        members[key].append(uid)
+    # Largest clusters choose first, so a split keeps the old id on its bigger part.
+    order = sorted(members, key=lambda k: (-len(members[k]), min(members[k])))
+    taken: set[str] = set()
+    person_of: dict[str, str] = {}
+    for key in order:
+        votes: dict[str, int] = defaultdict(int)
+        for uid in members[key]:
+            old = previous.get(meta[uid].id)
+            if old:
+                votes[old] += 1
+        choice = None
+        for old, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
+            if old not in taken:
+                choice = old
+                break
+        if choice is None:
+            choice = stable_id("P", min(meta[u].id for u in members[key]))[:21]
+        taken.add(choice)
+        person_of[key] = choice
+
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    key_of = dict(zip(clusters["unique_id"], clusters["person_key"], strict=True))
+    for left, right, prob, evidence in zip(
+        result.pairs["unique_id_l"],
+        result.pairs["unique_id_r"],
+        result.pairs["match_probability"],
+        result.pairs["evidence"],
+        strict=True,
+    ):
+        if key_of[left] != key_of[right]:
+            continue
+        for uid in (left, right):
+            if uid not in best or prob > best[uid][0]:
+                best[uid] = (float(prob), evidence)
+
+    existing = set(session.scalars(select(Person.id)))
+    session.execute(delete(PersonLink))
+    now = utcnow()
+    persons: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    for key, uids in members.items():
+        person_id = person_of[key]
+        recs = [meta[u] for u in uids]
+        persons.append(_golden(person_id, recs, now, trust))
+        for uid in uids:
+            prob, evidence = best.get(uid, (1.0, {}))
+            links.append(
+                {
+                    "record_pk": meta[uid].id,
+                    "person_id": person_id,
+                    "method": "splink" if len(uids) > 1 else "singleton",
+                    "probability": prob,
+                    "evidence": json.dumps(evidence, ensure_ascii=False),
+                    "model_version": version,
+                }
+            )
+    new = [p for p in persons if p["id"] not in existing]
+    kept = [p for p in persons if p["id"] in existing]
+    for i in range(0, len(new), BATCH):
+        session.execute(insert(Person), new[i : i + BATCH])
+    for i in range(0, len(kept), BATCH):
+        session.execute(update(Person), kept[i : i + BATCH])
+    for i in range(0, len(links), BATCH):
+        session.execute(insert(PersonLink), links[i : i + BATCH])
+    gone = existing - {p["id"] for p in persons}
+    if gone:
+        repository.delete_persons(session, gone)
+    session.flush()
+    return {"persons": len(persons), "new_persons": len(new), "removed_persons": len(gone)}
+
+
+def _golden(person_id: str, recs: list[Any], now: Any, trust: dict[str, int]) -> dict[str, Any]:
+    """Survivorship: trusted source per field, a valid ID first, the newest contact data."""
+    by_trust = sorted(recs, key=lambda r: (trust.get(r.source, 100), r.id))
+    newest = sorted(recs, key=lambda r: (r.ingested_at, r.id), reverse=True)
+    valid = [r for r in by_trust if r.id_valid]
+    id_source = valid or by_trust
+    return {
+        "id": person_id,
+        "name": _first(r.name for r in by_trust),
+        "id_number": _first(r.id_number for r in id_source),
+        "id_number_bidx": _first(r.id_number_bidx for r in id_source),
+        "sex": _first(r.sex for r in id_source),
+        "birth_date": _first(r.birth_date for r in id_source),
+        "phone": _first(r.phone for r in newest),
+        "address": _first(r.address for r in newest),
+        "community_code": _first(r.community_code for r in by_trust),
+        "hukou": _first(json.loads(r.attributes or "{}").get("hukou") for r in by_trust),
+        "record_count": len(recs),
+        "updated_at": now,
+    }
+
+
+def _write_review(session: Session, result: Any, meta: dict[str, Any]) -> dict[str, int]:
+    """Open review pairs for unsure pairs between different persons (decided ones are kept)."""
+    known = repository.review_pair_keys(session)
+    rows = []
+    for left, right, prob, weight, evidence in zip(
+        result.review["unique_id_l"],
+        result.review["unique_id_r"],
+        result.review["match_probability"],
+        result.review["match_weight"],
+        result.review["evidence"],
+        strict=True,
+    ):
+        a, b = sorted((meta[left].id, meta[right].id))
+        if (a, b) in known:
+            continue
+        known.add((a, b))
+        rows.append(
+            {
+                "id": stable_id("V", a, b)[:32],
+                "record_pk_l": a,
+                "record_pk_r": b,
+                "probability": float(prob),
+                "match_weight": float(weight),
+                "evidence": json.dumps(evidence, ensure_ascii=False),
+                "community_code": meta[left].community_code or meta[right].community_code,
+                "status": "open",
+            }
+        )
+    for i in range(0, len(rows), BATCH):
+        session.execute(insert(ReviewPair), rows[i : i + BATCH])
+    session.flush()
+    return {"review_opened": len(rows)}
