@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -764,7 +764,7 @@ def parse_bundle(payload: Any) -> ParsedBundle:
             if rtype == "Patient":
                 continue
             subject = _subject(resource)
-            if rtype not in ("Provenance",) and subject is not None and subject not in patient_refs:
+            if rtype != "Provenance" and subject is not None and subject not in patient_refs:
                 raise InvalidBundle(
                     f"{rtype}/{resource.get('id')} is about {subject}, not the bundle's Patient"
                 )
@@ -937,7 +937,11 @@ def _origin_record(resource: dict[str, Any]) -> str | None:
     return unquote(source[len(RECORD_SOURCE_PREFIX) :])
 
 
-Reader = Any  # (resource, history, consents, common, has_subject) -> list[ImportedResource]
+# (resource, history to extend, consents found, provenance common to all, has a subject)
+Reader = Callable[
+    [dict[str, Any], PersonHistory, list[ConsentFacts], dict[str, Any], bool],
+    list[ImportedResource],
+]
 
 
 def _read_condition(

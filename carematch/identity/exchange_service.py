@@ -432,6 +432,12 @@ def _identity_values(patient: PatientFacts) -> dict[str, Any]:
 # --- reading what came in ----------------------------------------------------------------
 
 
+# Attributes shown as the item's own fields rather than repeated inside its data.
+_PROVENANCE_KEYS = frozenset(
+    {"kind", "origin_node", "origin_region", "origin_record", "bundle_id", "exported_at"}
+)
+
+
 @dataclass(frozen=True)
 class HistoryItem:
     """One imported resource as the destination shows it."""
@@ -456,19 +462,7 @@ def exchange_history(session: Session, principal: Principal, person_id: str) -> 
             continue
         attrs = json.loads(record.attributes or "{}")
         sensitive = json.loads(record.sensitive or "{}")
-        data = {
-            k: v
-            for k, v in attrs.items()
-            if k
-            not in {
-                "kind",
-                "origin_node",
-                "origin_region",
-                "origin_record",
-                "bundle_id",
-                "exported_at",
-            }
-        } | sensitive
+        data = {k: v for k, v in attrs.items() if k not in _PROVENANCE_KEYS} | sensitive
         items.append(
             HistoryItem(
                 id=record.id,
