@@ -11,6 +11,8 @@ from carematch.api.problems import install_problem_handlers
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
 from carematch.identity.endpoints import router as identity_router
+from carematch.identity.exchange_endpoints import router as exchange_router
+from carematch.identity.review_endpoints import router as review_router
 from carematch.security.authz import public
 from carematch.security.endpoints import router as auth_router
 
@@ -40,6 +42,8 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(identity_router)
+    api.include_router(review_router)
+    api.include_router(exchange_router)
     app.include_router(api)
 
     from carematch.web.pages import mount_web

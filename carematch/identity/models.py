@@ -178,4 +178,6 @@ class ReviewPair(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # What the decision changed (records moved between persons), so that it can be undone.
+    change: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

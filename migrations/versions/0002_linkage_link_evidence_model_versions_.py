@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('decided_by', sa.String(length=64), nullable=True),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('change', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['record_pk_l'], ['source_records.id'], name=op.f('fk_review_pairs_record_pk_l_source_records')),
     sa.ForeignKeyConstraint(['record_pk_r'], ['source_records.id'], name=op.f('fk_review_pairs_record_pk_r_source_records')),
