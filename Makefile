@@ -33,6 +33,7 @@ check: venv  ## lint, format and type checks
 bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmarks.md
 	$(BIN)/python bench/bench_generate_ingest.py --residents 100000
 	$(BIN)/python bench/bench_generate_ingest.py --residents 1000000 --generate-only
+	$(BIN)/python bench/bench_linkage.py --residents 200000
 
 docs: venv  ## refresh the README screenshot from a real browser
 	CAREMATCH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot -p no:xdist

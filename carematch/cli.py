@@ -183,8 +183,12 @@ def link(
     if save_model:
         save_model.write_text(json.dumps(result.model, ensure_ascii=False, indent=1))
     if pairs is not None:
+        from carematch.identity.linkage import evidence_of
+
         frame = result.pairs.copy()
-        frame["evidence"] = frame["evidence"].map(lambda e: json.dumps(e, ensure_ascii=False))
+        frame["evidence"] = [
+            json.dumps(evidence_of(result.pairs, i), ensure_ascii=False) for i in range(len(frame))
+        ]
         for side in ("l", "r"):
             parts = frame[f"unique_id_{side}"].str.split("\x1f", n=1, expand=True)
             frame[f"source_{side}"], frame[f"record_id_{side}"] = parts[0], parts[1]

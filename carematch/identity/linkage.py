@@ -43,7 +43,7 @@ class LinkageConfig:
 
     link_threshold: float = 0.5
     review_threshold: float = 0.2
-    max_u_pairs: float = 3e6
+    max_u_pairs: float = 1e6
     seed: int = 20261122
 
 
@@ -52,7 +52,7 @@ class LinkageResult:
     """Clusters (every input record once), scored pairs, the review candidates and the model."""
 
     clusters: pd.DataFrame  # source_dataset, record_id, person_key, unlinkable
-    pairs: pd.DataFrame  # unique_id_l, unique_id_r, match_probability, match_weight, evidence
+    pairs: pd.DataFrame  # unique_id_l/_r, match_probability, match_weight, level_*/weight_*
     review: pd.DataFrame  # same columns as pairs
     model: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
@@ -218,7 +218,8 @@ BLOCKING: tuple[tuple[str, ...], ...] = (
     ("name_py", "address_key"),
 )
 MIN_RULE_BUDGET = 2_000_000
-RULE_BUDGET_PER_RECORD = 30
+RULE_BUDGET_PER_RECORD = 10
+TOTAL_BUDGET_PER_RECORD = 40
 
 
 # EM sessions: each fixes what it blocks on and learns m for the other comparisons. The first
@@ -245,10 +246,17 @@ def comparisons_for(data: pd.DataFrame, columns: tuple[str, ...]) -> int:
 def select_blocking(data: pd.DataFrame, available: set[str]) -> list[tuple[str, ...]]:
     """The candidate rules whose columns have data and whose blocks fit the budget."""
     budget = max(MIN_RULE_BUDGET, RULE_BUDGET_PER_RECORD * len(data))
+    total_budget = max(4 * MIN_RULE_BUDGET, TOTAL_BUDGET_PER_RECORD * len(data))
     chosen = []
+    total = 0
     for cols in BLOCKING:
-        if set(cols) <= available and comparisons_for(data, cols) <= budget:
+        if not set(cols) <= available:
+            continue
+        count = comparisons_for(data, cols)
+        # Rules overlap, so the sum over-counts: a conservative cap on the work.
+        if count <= budget and total + count <= total_budget:
             chosen.append(cols)
+            total += count
     return chosen
 
 
@@ -370,7 +378,7 @@ def link_frames(
     stats: dict[str, Any] = {"records": len(data), "unlinkable": int((~data["identifying"]).sum())}
 
     pairs = pd.DataFrame(
-        columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "evidence"]
+        columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
     )
     if len(linkable) >= 2:
         db_api = _db_api(engine, spark)
@@ -419,27 +427,33 @@ def _pairs_frame(predictions: pd.DataFrame, model: dict[str, Any]) -> pd.DataFra
 
     Splink returns each comparison's match weight (``mw_<name>``, plus ``mw_tf_adj_<name>``
     for term-frequency adjustments); the level is the one whose log2(m/u) it equals.
+    Evidence is kept as columns (``level_<name>``, ``weight_<name>``) and turned into a dict
+    only for the pairs that are stored (:func:`evidence_of`).
     """
+    import numpy as np
+
     out = predictions[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].copy()
     labels = _level_labels(model)
-    names = [c for c in labels if f"mw_{c}" in predictions.columns]
-    weights = {c: predictions[f"mw_{c}"].to_numpy() for c in names}
-    tf = {
-        c: predictions[f"mw_tf_adj_{c}"].to_numpy()
-        for c in names
-        if f"mw_tf_adj_{c}" in predictions.columns
-    }
-    evidence = []
-    for i in range(len(predictions)):
-        item = {}
-        for c in names:
-            w = float(weights[c][i])
-            level = min(labels[c], key=lambda lv: abs(lv[0] - w))[1] if labels[c] else ""
-            total = w + (float(tf[c][i]) if c in tf else 0.0)
-            item[c] = {"level": level, "weight": round(total, 3)}
-        evidence.append(item)
-    out["evidence"] = evidence
+    names = [c for c in labels if f"mw_{c}" in predictions.columns and labels[c]]
+    for c in names:
+        w = predictions[f"mw_{c}"].to_numpy(dtype=float)
+        level_weights = np.array([lv[0] for lv in labels[c]])
+        nearest = np.abs(w[:, None] - level_weights[None, :]).argmin(axis=1)
+        out[f"level_{c}"] = pd.Categorical.from_codes(nearest, [lv[1] for lv in labels[c]])
+        tf_col = f"mw_tf_adj_{c}"
+        tf = predictions[tf_col].to_numpy(dtype=float) if tf_col in predictions else 0.0
+        out[f"weight_{c}"] = np.round(w + tf, 3)
+    out.attrs["comparisons"] = names
     return out.reset_index(drop=True)
+
+
+def evidence_of(pairs: pd.DataFrame, index: int) -> dict[str, dict[str, Any]]:
+    """The evidence of one scored pair: comparison → {level, weight}."""
+    row = pairs.iloc[index]
+    return {
+        c: {"level": str(row[f"level_{c}"]), "weight": float(row[f"weight_{c}"])}
+        for c in pairs.attrs.get("comparisons", [])
+    }
 
 
 class _UnionFind:

@@ -473,20 +473,23 @@ def _write_persons(
         taken.add(choice)
         person_of[key] = choice
 
-    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    from carematch.identity.linkage import evidence_of
+
+    best: dict[str, tuple[float, int]] = {}
     key_of = dict(zip(clusters["unique_id"], clusters["person_key"], strict=True))
-    for left, right, prob, evidence in zip(
-        result.pairs["unique_id_l"],
-        result.pairs["unique_id_r"],
-        result.pairs["match_probability"],
-        result.pairs["evidence"],
-        strict=True,
+    for index, (left, right, prob) in enumerate(
+        zip(
+            result.pairs["unique_id_l"],
+            result.pairs["unique_id_r"],
+            result.pairs["match_probability"],
+            strict=True,
+        )
     ):
         if key_of[left] != key_of[right]:
             continue
         for uid in (left, right):
             if uid not in best or prob > best[uid][0]:
-                best[uid] = (float(prob), evidence)
+                best[uid] = (float(prob), index)
 
     existing = set(session.scalars(select(Person.id)))
     session.execute(delete(PersonLink))
@@ -498,7 +501,8 @@ def _write_persons(
         recs = [meta[u] for u in uids]
         persons.append(_golden(person_id, recs, now, trust))
         for uid in uids:
-            prob, evidence = best.get(uid, (1.0, {}))
+            prob, index = best.get(uid, (1.0, -1))
+            evidence = evidence_of(result.pairs, index) if index >= 0 else {}
             links.append(
                 {
                     "record_pk": meta[uid].id,
@@ -548,16 +552,20 @@ def _golden(person_id: str, recs: list[Any], now: Any, trust: dict[str, int]) ->
 
 def _write_review(session: Session, result: Any, meta: dict[str, Any]) -> dict[str, int]:
     """Open review pairs for unsure pairs between different persons (decided ones are kept)."""
+    from carematch.identity.linkage import evidence_of
+
     known = repository.review_pair_keys(session)
     rows = []
-    for left, right, prob, weight, evidence in zip(
-        result.review["unique_id_l"],
-        result.review["unique_id_r"],
-        result.review["match_probability"],
-        result.review["match_weight"],
-        result.review["evidence"],
-        strict=True,
+    for index, (left, right, prob, weight) in enumerate(
+        zip(
+            result.review["unique_id_l"],
+            result.review["unique_id_r"],
+            result.review["match_probability"],
+            result.review["match_weight"],
+            strict=True,
+        )
     ):
+        evidence = evidence_of(result.review, index)
         a, b = sorted((meta[left].id, meta[right].id))
         if (a, b) in known:
             continue

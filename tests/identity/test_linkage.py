@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carematch.cli import app
-from carematch.identity.linkage import link_frames, pairwise_scores, prepare
+from carematch.identity.linkage import evidence_of, link_frames, pairwise_scores, prepare
 from carematch.synth import generate_city
 
 SOURCES = ("police", "ehr", "insurance", "social_security", "immunization", "poverty", "survey")
@@ -97,9 +97,11 @@ def test_look_alike_people_stay_apart(result, frames, truth):
 def test_every_record_once_and_pairs_carry_evidence(result, frames):
     assert len(result.clusters) == sum(len(f) for f in frames.values())
     assert result.clusters["unique_id"].is_unique
-    pair = result.pairs.sort_values("match_probability").iloc[-1]
-    assert set(pair["evidence"]) >= {"name", "id_number", "birth_date", "phone", "address"}
-    assert pair["evidence"]["id_number"]["level"] == "Exact match on id18"
+    strongest = int(result.pairs["match_probability"].to_numpy().argmax())
+    evidence = evidence_of(result.pairs, strongest)
+    assert set(evidence) >= {"name", "id_number", "birth_date", "phone", "address"}
+    assert evidence["id_number"]["level"] == "Exact match on id18"
+    assert evidence["id_number"]["weight"] > 5
 
 
 def test_record_without_identifying_fields_is_linked_to_nothing(tmp_path):
