@@ -1,27 +1,36 @@
-"""The workbench: a paginated, jurisdiction-scoped list of persons with masked identifiers."""
+"""The workbench: a paginated, jurisdiction-scoped list of persons with masked identifiers,
+each person's page with their source records, and (for reviewers) the review queue."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from carematch.api.deps import SessionDep
-from carematch.core.models import Region
+from carematch.core.errors import Conflict, NotFound
 from carematch.core.regions import districts
+from carematch.identity import review_service, service
+from carematch.identity.models import ReviewPair, SourceRecord
 from carematch.identity.repository import list_persons
+from carematch.identity.review_endpoints import REVIEWERS
 from carematch.identity.schemas import PersonSummary
 from carematch.security import audit
 from carematch.security.authz import Principal, require
 from carematch.web import i18n
 from carematch.web.guards import page_guard
 from carematch.web.templating import render
+from carematch.web.workbench import review
+from carematch.web.workbench.csrf import check_csrf, token_for
+from carematch.web.workbench.records import SEX_LABELS, record_view, region_namer
 
 STAFF = ("official", "doctor", "vaccinator", "grid_worker", "civil_affairs")
 Staff = Annotated[Principal, Depends(require(*STAFF))]
+Reviewer = review.Reviewer
 PAGE_SIZE = 20
 Offset = Annotated[int, Query(ge=0)]
 
@@ -58,14 +67,8 @@ def _persons_context(
         entity_id="*",
         detail={"count": len(people), "offset": offset, "region": scope, "via": "web"},
     )
-    locale = i18n.negotiate(request)
-    names: dict[str, str] = {}
-    for person in people:
-        code = person.community_code
-        if code and code not in names:
-            found = session.get(Region, code)
-            if found is not None:
-                names[code] = i18n.localized_name(found.name, found.name_en, locale)
+    region_name = region_namer(session, i18n.negotiate(request))
+    names = {p.community_code: region_name(p.community_code) for p in people if p.community_code}
     kept = region if region and not refused else None
 
     def query(at: int) -> str:
@@ -85,6 +88,11 @@ def _persons_context(
     }
 
 
+def can_review(principal: Principal) -> bool:
+    """Whether the user may decide who is who (link, separate, undo)."""
+    return principal.unrestricted or principal.role in REVIEWERS
+
+
 @router.get("", response_class=HTMLResponse)
 def workbench(
     request: Request,
@@ -102,6 +110,8 @@ def workbench(
     ]
     context = _persons_context(request, session, principal, offset, region)
     context["region_options"] = options
+    if can_review(principal):
+        context["open_pairs"], _ = review_service.list_pairs(session, principal, "open", 0, 0)
     return render(request, "workbench/index.html", context, principal=principal)
 
 
@@ -120,3 +130,80 @@ def persons_fragment(
     # and the back button land on a whole page rather than a bare table.
     response.headers["HX-Push-Url"] = context["page_url"]
     return response
+
+
+def _separation(
+    session: Session, principal: Principal, person_id: str, pair_id: str | None
+) -> dict[str, Any] | None:
+    """What the notice after "separate" says: the record split off, its new person, the pair.
+
+    Shown only while the split still stands, so a reload after "undo" shows no stale notice.
+    """
+    if not pair_id:
+        return None
+    pair = session.get(ReviewPair, pair_id)
+    if pair is None or pair.status != "separated" or not principal.can_see(pair.community_code):
+        return None
+    change = json.loads(pair.change or "{}")
+    if change.get("action") != "split" or change.get("from") != person_id:
+        return None
+    moved = session.get(SourceRecord, change["moved"][0])
+    return {
+        "pair_id": pair.id,
+        "to": change["to"],
+        "record_id": moved.record_id if moved else "",
+        "record_pk": moved.id if moved else "",
+    }
+
+
+@router.get("/persons/{person_id}", response_class=HTMLResponse)
+def person_page(
+    request: Request,
+    session: SessionDep,
+    principal: Staff,
+    person_id: str,
+    separated: str | None = None,
+    undone: bool = False,
+) -> HTMLResponse:
+    """A person's golden record and every source record linked to it (the read is audited)."""
+    try:
+        person, records = service.read_person(session, principal, person_id)
+    except NotFound:
+        raise review.not_found() from None
+    locale = i18n.negotiate(request)
+    region_name = region_namer(session, locale)
+    sex = SEX_LABELS.get(person.sex or "")
+    context = {
+        "person": person,
+        "person_sex": i18n.gettext(locale, sex) if sex else "",
+        "community": region_name(person.community_code) if person.community_code else "",
+        "records": [record_view(r, locale, region_name) for r in records],
+        "can_review": can_review(principal),
+        "separation": _separation(session, principal, person_id, separated),
+        "undone": undone,
+        "csrf_token": token_for(request),
+    }
+    response = render(request, "workbench/person.html", context, principal=principal)
+    response.headers.update(review.NO_STORE)
+    return response
+
+
+@router.post(
+    "/persons/{person_id}/records/{record_pk}/separate",
+    dependencies=[Depends(page_guard(*REVIEWERS)), Depends(check_csrf)],
+)
+def separate_record(
+    request: Request, session: SessionDep, principal: Reviewer, person_id: str, record_pk: str
+) -> Response:
+    """Split a wrongly linked record off this person; the page then offers "undo (unmerge)"."""
+    back = f"/workbench/persons/{person_id}"
+    try:
+        pair = review_service.separate_record(session, principal, person_id, record_pk)
+    except NotFound:
+        raise review.not_found() from None
+    except Conflict:
+        return review.conflict_page(request, session, principal, back)
+    return RedirectResponse(back + "?" + urlencode({"separated": pair.id}), status_code=303)
+
+
+router.include_router(review.router)
