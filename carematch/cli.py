@@ -105,7 +105,35 @@ def ingest(
             summary = ingest_file(session, source, path, progress=partial(bar.advance, task))
     except CareMatchError as exc:
         raise _fail(exc.detail) from None
-    typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    out = summary.as_dict()
+    out["linked"] = _link_new(summary.new_record_pks)
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+ONLINE_LINK_LIMIT = 5_000
+
+
+def _link_new(record_pks: list[str]) -> int | str:
+    """Link a small batch of new records online; a large one waits for `persons build`."""
+    from carematch.core.db import session_scope
+    from carematch.identity import repository
+    from carematch.identity.service import link_records
+
+    if not record_pks:
+        return 0
+    with session_scope() as session:
+        if repository.active_model(session) is None:
+            return "no linkage model yet: run `carematch persons build`"
+        if len(record_pks) > ONLINE_LINK_LIMIT:
+            return f"{len(record_pks)} new records: run `carematch persons build`"
+        with _progress() as bar:
+            task = bar.add_task("link new records", total=len(record_pks))
+            linked = 0
+            for pk in record_pks:
+                if link_records(session, [pk]).get(pk):
+                    linked += 1
+                bar.advance(task)
+    return linked
 
 
 @app.command("load")

@@ -56,6 +56,7 @@ class LinkageResult:
     review: pd.DataFrame  # same columns as pairs
     model: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
+    prepared: pd.DataFrame | None = None  # the comparison columns of every input record
 
 
 def _levels_name() -> Any:
@@ -217,6 +218,21 @@ BLOCKING: tuple[tuple[str, ...], ...] = (
     ("name_py", "phone8"),
     ("name_py", "address_key"),
 )
+# Keys a new record is looked up by when it is linked online (a subset of BLOCKING that
+# never explodes: each pins a person-specific value).
+ONLINE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("id18",),
+    ("name_py", "dob"),
+    ("name_sorted", "dob"),
+    ("name_first", "dob"),
+    ("name_last", "dob"),
+    ("phone", "surname_py"),
+    ("phone8", "dob"),
+    ("name_py", "phone8"),
+    ("name_py", "address_key"),
+)
+# Columns whose term frequencies the model uses (see the comparisons' tf adjustments).
+TF_COLUMNS = ("name_py", "phone", "phone8", "address_key", "road")
 MIN_RULE_BUDGET = 2_000_000
 RULE_BUDGET_PER_RECORD = 10
 TOTAL_BUDGET_PER_RECORD = 40
@@ -401,7 +417,7 @@ def link_frames(
     review = _review_candidates(pairs, clusters, config)
     stats["persons"] = int(clusters["person_key"].nunique())
     stats["review"] = len(review)
-    return LinkageResult(clusters, pairs, review, model or {}, stats)
+    return LinkageResult(clusters, pairs, review, model or {}, stats, data)
 
 
 def _level_labels(model: dict[str, Any]) -> dict[str, list[tuple[float, str]]]:
@@ -607,3 +623,60 @@ def pairwise_scores(predicted: Mapping[str, str], truth: Mapping[str, str]) -> d
 def model_json(model: dict[str, Any]) -> str:
     """The model as canonical JSON (for storing a version)."""
     return json.dumps(model, sort_keys=True, ensure_ascii=False)
+
+
+def record_keys(row: Mapping[str, Any]) -> list[str]:
+    """The online blocking keys of one prepared record (plain strings; hash before storing)."""
+    keys = []
+    for cols in ONLINE_KEYS:
+        values = [row.get(c) for c in cols]
+        if all(isinstance(v, str) and v for v in values):
+            keys.append("+".join(cols) + "=" + "\x1f".join(values))  # type: ignore[arg-type]
+    return keys
+
+
+def term_frequencies(data: pd.DataFrame, minimum: int = 2) -> dict[str, dict[str, float]]:
+    """Column → value → relative frequency, for values seen at least ``minimum`` times."""
+    out: dict[str, dict[str, float]] = {}
+    for column in TF_COLUMNS:
+        if column not in data:
+            continue
+        values = data[column].dropna()
+        counts = values.value_counts()
+        total = max(len(values), 1)
+        out[column] = {v: c / total for v, c in counts[counts >= minimum].items()}
+    return out
+
+
+def score_candidates(
+    record: Mapping[str, Any], candidates: pd.DataFrame, model: dict[str, Any]
+) -> pd.DataFrame:
+    """Score one prepared record against prepared candidates with a saved model (DuckDB).
+
+    The same comparisons and weights as the batch job (Splink's compare_records), so online
+    and batch links agree. Term-frequency columns (``tf_<column>``) must be filled.
+    """
+    from splink.internals.realtime import compare_records
+
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    scored = compare_records(
+        dict(record),
+        candidates,
+        model,
+        _online_db(),
+        sql_cache_key="carematch-online-" + str(hash(model_json(model))),
+    ).as_pandas_dataframe()
+    return _pairs_frame(scored, model)
+
+
+_ONLINE_DB: Any = None
+
+
+def _online_db() -> Any:
+    """One in-process DuckDB for online scoring (tables are per call; SQL is cached)."""
+    global _ONLINE_DB
+    if _ONLINE_DB is None:
+        from splink import DuckDBAPI
+
+        _ONLINE_DB = DuckDBAPI()
+    return _ONLINE_DB

@@ -181,3 +181,29 @@ class ReviewPair(Base):
     # What the decision changed (records moved between persons), so that it can be undone.
     change: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LinkKey(Base):
+    """A blocking key of a source record (HMAC of e.g. pinyin name + birth date).
+
+    Lets a newly ingested record find its candidate matches by index look-up, without
+    rerunning the whole linkage job; keyed, so no name or phone is stored in clear.
+    """
+
+    __tablename__ = "link_keys"
+
+    record_pk: Mapped[str] = mapped_column(ForeignKey("source_records.id"), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class LinkTermFrequency(Base):
+    """How common a value is (a shared household phone, a common name), for online scoring.
+
+    Only values seen at least twice are kept; the value itself is stored as an HMAC.
+    """
+
+    __tablename__ = "link_term_frequencies"
+
+    column: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frequency: Mapped[float] = mapped_column(Float)

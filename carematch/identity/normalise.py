@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 from pypinyin import Style, lazy_pinyin
@@ -188,52 +190,73 @@ SEX = {"M": "M", "F": "F", "男": "M", "女": "F", "m": "M", "f": "F", "1": "M",
 CANONICAL = ("name", "id_number", "sex", "birth_date", "phone", "address")
 
 
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):  # NaN
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def prepare_record(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Comparison columns of one canonical record: the single definition, batch and online.
+
+    ``values`` holds ``record_id`` and any of name, id_number, sex, birth_date, phone, address.
+    """
+    record_id = str(values["record_id"])
+    name = _text(values.get("name"))
+    name_py, surname_py, name_sorted = name_parts(name)
+    name_first, name_last = name_tokens(name)
+    id18, id_valid, id_birth, id_sex = id_parts(_text(values.get("id_number")))
+    dob = birth_iso(_text(values.get("birth_date"))) or id_birth
+    sex_text = _text(values.get("sex"))
+    sex = SEX.get(sex_text.strip()) if sex_text else None
+    phone = phone_digits(_text(values.get("phone")))
+    district, road, building, room = address_parts(_text(values.get("address")))
+    half = len(id18) // 2 if id18 else 0
+    return {
+        "source_dataset": source,
+        "record_id": record_id,
+        "unique_id": source + "\x1f" + record_id,
+        "name_py": name_py,
+        "surname_py": surname_py,
+        "name_sorted": name_sorted,
+        "name_first": name_first,
+        "name_last": name_last,
+        "id18": id18,
+        "id_valid": id_valid,
+        # Halves of the ID survive a typo in the other half: blocking keys, not evidence.
+        "id_head": id18[:half] if id18 and len(id18) >= 6 else None,
+        "id_tail": id18[half:] if id18 and len(id18) >= 6 else None,
+        "dob": dob,
+        "dob_days": _days(dob),
+        "sex": sex or id_sex,
+        "phone": phone,
+        "phone8": phone[-8:] if phone and len(phone) >= 8 else None,
+        "district": district,
+        "road": road,
+        "road_head": road[:8] if road else None,
+        # Word order differs between systems ("kingham place killarney" / "killarney kingham").
+        "road_tokens": " ".join(sorted(road.split())) if road else None,
+        "building": building,
+        "room": room,
+        "address_key": "|".join(p or "" for p in (district, road, building, room))
+        if road
+        else None,
+        "identifying": any(v is not None for v in (name_py, id18, phone, road)),
+    }
+
+
 def prepare_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Comparison columns for one source's canonical table (``record_id`` required)."""
     if "record_id" not in frame.columns:
         raise ValueError(f"{source}: the input has no record_id column")
-    df = pd.DataFrame(index=frame.index)
-    df["source_dataset"] = source
-    df["record_id"] = frame["record_id"].astype(str)
-    df["unique_id"] = source + "\x1f" + df["record_id"]
-
-    def column(name: str) -> pd.Series:
-        if name not in frame.columns:
-            return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        series = frame[name].astype(object).where(frame[name].notna(), None)
-        return series.map(lambda v: None if v is None or str(v).strip() == "" else str(v))
-
-    names = column("name").map(name_parts)
-    df["name_py"] = names.map(lambda t: t[0])
-    df["surname_py"] = names.map(lambda t: t[1])
-    df["name_sorted"] = names.map(lambda t: t[2])
-    tokens = column("name").map(name_tokens)
-    df["name_first"] = tokens.map(lambda t: t[0])
-    df["name_last"] = tokens.map(lambda t: t[1])
-    ids = column("id_number").map(id_parts)
-    df["id18"] = ids.map(lambda t: t[0])
-    df["id_valid"] = ids.map(lambda t: t[1])
-    # Halves of the ID survive a typo in the other half: blocking keys, not evidence.
-    df["id_head"] = df["id18"].map(lambda v: v[: len(v) // 2] if v and len(v) >= 6 else None)
-    df["id_tail"] = df["id18"].map(lambda v: v[len(v) // 2 :] if v and len(v) >= 6 else None)
-    id_birth = ids.map(lambda t: t[2])
-    dob = column("birth_date").map(birth_iso)
-    df["dob"] = dob.where(dob.notna(), id_birth)
-    df["dob_days"] = df["dob"].map(_days).astype("Int64")
-    sex = column("sex").map(lambda v: SEX.get(v.strip()) if v else None)
-    df["sex"] = sex.where(sex.notna(), ids.map(lambda t: t[3]))
-    df["phone"] = column("phone").map(phone_digits)
-    df["phone8"] = df["phone"].map(lambda p: p[-8:] if p and len(p) >= 8 else None)
-    addresses = column("address").map(address_parts)
-    df["district"] = addresses.map(lambda t: t[0])
-    df["road"] = addresses.map(lambda t: t[1])
-    df["road_head"] = df["road"].map(lambda r: r[:8] if r else None)
-    # Word order differs between systems ("kingham place killarney" / "killarney kingham place").
-    df["road_tokens"] = df["road"].map(lambda r: " ".join(sorted(r.split())) if r else None)
-    df["building"] = addresses.map(lambda t: t[2])
-    df["room"] = addresses.map(lambda t: t[3])
-    df["address_key"] = [
-        "|".join(p or "" for p in parts) if parts[1] else None for parts in addresses
+    columns = ["record_id", *(c for c in CANONICAL if c in frame.columns)]
+    rows = [
+        prepare_record(dict(zip(columns, values, strict=True)), source)
+        for values in frame[columns].itertuples(index=False, name=None)
     ]
-    df["identifying"] = df[["name_py", "id18", "phone", "address_key"]].notna().any(axis=1)
-    return df.reset_index(drop=True)
+    if not rows:
+        return pd.DataFrame(columns=list(prepare_record({"record_id": ""}, source)))
+    out = pd.DataFrame(rows)
+    out["dob_days"] = out["dob_days"].astype("Int64")
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,12 @@ class IngestSummary:
     encoding: str
     run_id: str
     file_sha256: str
+    new_record_pks: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("new_record_pks")
+        return out
 
 
 def ensure_sources(session: Session) -> None:
@@ -104,6 +107,7 @@ def ingest_file(
     session.flush()
 
     counts: dict[str, int] = defaultdict(int)
+    new_pks: list[str] = []
     seen: dict[str, str] = {}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -163,6 +167,7 @@ def ingest_file(
                 else:
                     counts["new"] += 1
                     inserts.append(values)
+                    new_pks.append(values["id"])
         if len(inserts) + len(updates) + len(quarantine) >= BATCH:
             flush()
         if progress and counts["rows"] % 1000 == 0:
@@ -196,6 +201,7 @@ def ingest_file(
         encoding=parsed.encoding,
         run_id=run.id,
         file_sha256=parsed.sha256,
+        new_record_pks=new_pks,
     )
 
 
@@ -322,10 +328,19 @@ def read_person(session: Session, principal: Principal, person_id: str) -> tuple
 def link_records(session: Session, record_pks: list[str]) -> dict[str, str | None]:
     """Link newly stored source records to persons already known, without a full rerun.
 
-    Returns record pk → person id (None when the record could not be linked). A record is
-    attached to the person holding the same valid ID number; with none, a new person is made
-    from it. Records without a valid ID stay unlinked here (the probabilistic linker decides).
+    Returns record pk → person id (None when the record could not be linked). With a trained
+    linkage model, each record is scored online against its candidates (see online.py).
+    Before any model exists, a record joins the person holding the same valid ID number.
     """
+    active = repository.active_model(session)
+    if active is not None:
+        from carematch.identity.online import link_one
+
+        model = json.loads(active.settings_json)
+        return {
+            record.id: link_one(session, record, model)
+            for record in repository.records_by_pk(session, record_pks)
+        }
     result: dict[str, str | None] = {}
     for record in repository.records_by_pk(session, record_pks):
         if not record.id_valid or not record.id_number_bidx:
@@ -431,6 +446,10 @@ def build_persons(
         session, result, meta, version, repository.source_trust(session)
     )
     stats |= _write_review(session, result, meta)
+    from carematch.identity.online import index_all
+
+    assert result.prepared is not None
+    stats |= index_all(session, result.prepared)
     stats["model_version"] = version
     stats["records"] = len(records)
     audit.record(

@@ -48,7 +48,10 @@ def _person_endpoints(person_id: str) -> list[str]:
     paths = [
         e.path
         for e in iter_endpoints(create_app())
-        if e.is_api_route and "{person_id}" in e.path and "GET" in e.methods
+        if e.is_api_route
+        and e.path.startswith("/api/v1/")
+        and "{person_id}" in e.path
+        and "GET" in e.methods
     ]
     assert paths, "there must be person endpoints to check"
     return [p.replace("{person_id}", person_id) for p in paths]
