@@ -79,6 +79,17 @@ def conflict_page(request: Request, session: Session, principal: Principal, back
     )
 
 
+def committed_redirect(session: Session, url: str) -> RedirectResponse:
+    """Commit the decision, then send the browser on to ``url``.
+
+    SessionDep commits when the request's dependencies close, which FastAPI does only after
+    the response has been sent; a browser following this redirect at once could then read the
+    page before the decision is stored, and see it undone. So a decision commits here first.
+    """
+    session.commit()
+    return RedirectResponse(url, status_code=303)
+
+
 def waterfall_rows(bars: list[dict[str, Any]], locale: str) -> dict[str, Any]:
     """Lay the match-weight bars out as a horizontal waterfall, in percent of the chart width.
 
@@ -224,7 +235,7 @@ def decide(
         raise not_found() from None
     except Conflict:
         return conflict_page(request, session, principal, back)
-    return RedirectResponse(back, status_code=303)
+    return committed_redirect(session, back)
 
 
 @router.post("/{pair_id}/undo", dependencies=[Depends(check_csrf)])
@@ -243,4 +254,4 @@ def undo(
         raise not_found() from None
     except Conflict:
         return conflict_page(request, session, principal, back)
-    return RedirectResponse(back, status_code=303)
+    return committed_redirect(session, back)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from carematch.api.deps import SessionDep
@@ -203,7 +203,7 @@ def separate_record(
         raise review.not_found() from None
     except Conflict:
         return review.conflict_page(request, session, principal, back)
-    return RedirectResponse(back + "?" + urlencode({"separated": pair.id}), status_code=303)
+    return review.committed_redirect(session, back + "?" + urlencode({"separated": pair.id}))
 
 
 router.include_router(review.router)
