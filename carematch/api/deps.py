@@ -24,7 +24,9 @@ def get_db() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+# scope="function": the session commits before the response is sent, so a client that follows
+# a redirect after a change sees it, and a failed commit is never reported as success.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 # Pagination shared by every list endpoint. The offset is bounded because databases store
 # 64-bit integers: an unbounded one turns a typo into a server error.

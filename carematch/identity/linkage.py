@@ -420,6 +420,9 @@ def link_frames(
     return LinkageResult(clusters, pairs, review, model or {}, stats, data)
 
 
+NULL_LABEL = "missing on one side"
+
+
 def _level_labels(model: dict[str, Any]) -> dict[str, list[tuple[float, str]]]:
     """Per comparison, each non-null level's match weight log2(m/u) and its label."""
     import math
@@ -429,7 +432,7 @@ def _level_labels(model: dict[str, Any]) -> dict[str, list[tuple[float, str]]]:
         levels = []
         for level in comparison["comparison_levels"]:
             if level.get("is_null_level"):
-                levels.append((0.0, "missing on one side"))
+                levels.append((0.0, NULL_LABEL))
                 continue
             m, u = level.get("m_probability"), level.get("u_probability")
             if m and u:
@@ -455,6 +458,12 @@ def _pairs_frame(predictions: pd.DataFrame, model: dict[str, Any]) -> pd.DataFra
         w = predictions[f"mw_{c}"].to_numpy(dtype=float)
         level_weights = np.array([lv[0] for lv in labels[c]])
         nearest = np.abs(w[:, None] - level_weights[None, :]).argmin(axis=1)
+        # A weight of exactly zero is the null level; any other weight belongs to a level
+        # with data, so the null level must never be the "nearest" one for it.
+        is_null = np.array([lv[1] == NULL_LABEL for lv in labels[c]])
+        if is_null.any() and not is_null.all():
+            masked = np.where(is_null[None, :], np.inf, np.abs(w[:, None] - level_weights[None, :]))
+            nearest = np.where(np.abs(w) < 1e-9, is_null.argmax(), masked.argmin(axis=1))
         out[f"level_{c}"] = pd.Categorical.from_codes(nearest, [lv[1] for lv in labels[c]])
         tf_col = f"mw_tf_adj_{c}"
         tf = predictions[tf_col].to_numpy(dtype=float) if tf_col in predictions else 0.0

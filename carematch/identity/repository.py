@@ -58,7 +58,10 @@ def list_persons(
     session: Session, jurisdiction: str | None, limit: int, offset: int
 ) -> tuple[int, list[Person]]:
     """Persons inside a jurisdiction (None = all), ordered by id, with the total count."""
-    base = _scoped(select(Person), Person.community_code, jurisdiction)
+    # Persons emptied by a review decision are kept (the decision can be undone) but not listed.
+    base = _scoped(
+        select(Person).where(Person.record_count > 0), Person.community_code, jurisdiction
+    )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     items = session.scalars(base.order_by(Person.id).limit(limit).offset(offset)).all()
     return total, list(items)
@@ -150,7 +153,9 @@ def counts_by_district(session: Session, jurisdiction: str | None) -> dict[str, 
             district,
             func.count(),
             func.sum(case((Person.hukou == "migrant", 1), else_=0)),
-        ).group_by(district),
+        )
+        .where(Person.record_count > 0)
+        .group_by(district),
         Person.community_code,
         jurisdiction,
     )

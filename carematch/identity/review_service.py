@@ -248,7 +248,12 @@ def separate_record(
     anchor = others[0]
     left, right = anchor, record_pk
     pair_id = stable_id("V", *sorted((left, right)))[:32]
-    pair = session.get(ReviewPair, pair_id)
+    pair = session.scalar(
+        select(ReviewPair).where(
+            ((ReviewPair.record_pk_l == left) & (ReviewPair.record_pk_r == right))
+            | ((ReviewPair.record_pk_l == right) & (ReviewPair.record_pk_r == left))
+        )
+    )
     if pair is None:
         pair = ReviewPair(
             id=pair_id,
