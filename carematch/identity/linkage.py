@@ -673,12 +673,23 @@ def score_candidates(
         candidates,
         model,
         _online_db(),
-        sql_cache_key="carematch-online-" + str(hash(model_json(model))),
+        sql_cache_key=_cache_key(model),
     ).as_pandas_dataframe()
     return _pairs_frame(scored, model)
 
 
 _ONLINE_DB: Any = None
+_CACHE_KEYS: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _cache_key(model: dict[str, Any]) -> str:
+    """Splink's SQL cache key for a model, hashed once per model object."""
+    cached = _CACHE_KEYS.get(id(model))
+    if cached is None or cached[0] is not model:
+        digest = hashlib.sha256(model_json(model).encode()).hexdigest()[:16]
+        cached = (model, f"carematch-online-{digest}")
+        _CACHE_KEYS[id(model)] = cached
+    return cached[1]
 
 
 def _online_db() -> Any:

@@ -105,8 +105,10 @@ def _with_tf(session: Session, data: pd.DataFrame) -> pd.DataFrame:
     }
     found = dict(
         session.execute(
+            # Both key columns, so the primary-key index (column, value_hash) is used.
             select(LinkTermFrequency.value_hash, LinkTermFrequency.frequency).where(
-                LinkTermFrequency.value_hash.in_(list(hashes.values()) or [""])
+                LinkTermFrequency.column.in_(TF_COLUMNS),
+                LinkTermFrequency.value_hash.in_(list(hashes.values()) or [""]),
             )
         ).all()
     )

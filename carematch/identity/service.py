@@ -325,6 +325,16 @@ def read_person(session: Session, principal: Principal, person_id: str) -> tuple
     return person, records
 
 
+_MODELS: dict[str, dict[str, Any]] = {}
+
+
+def _model_of(active: Any) -> dict[str, Any]:
+    """The parsed model of a stored version (parsed once per process: versions never change)."""
+    if active.version not in _MODELS:
+        _MODELS[active.version] = json.loads(active.settings_json)
+    return _MODELS[active.version]
+
+
 def link_records(session: Session, record_pks: list[str]) -> dict[str, str | None]:
     """Link newly stored source records to persons already known, without a full rerun.
 
@@ -336,7 +346,7 @@ def link_records(session: Session, record_pks: list[str]) -> dict[str, str | Non
     if active is not None:
         from carematch.identity.online import link_one
 
-        model = json.loads(active.settings_json)
+        model = _model_of(active)
         return {
             record.id: link_one(session, record, model)
             for record in repository.records_by_pk(session, record_pks)
