@@ -1,21 +1,26 @@
-"""A Spark session for the linkage engine (``carematch link --engine spark``).
+"""Spark for the linkage engine (``carematch link --engine spark``).
 
 :func:`local_session` starts Spark in local mode, sized for a two-core machine, with what
-Splink's Spark backend needs: its similarity jar (``jaro_winkler``, ``damerau_levenshtein``
-and the other Scala UDFs that :class:`splink.SparkAPI` registers) and a checkpoint directory
-(Splink breaks the lineage of its intermediate tables by writing them there as Parquet).
-A session that is already active (``pyspark`` shell, ``spark-submit`` on a cluster, a notebook)
-is reused instead, and given only what Splink needs. :func:`stop_session` stops the session
-this module started and removes its scratch directory.
+Splink's Spark backend needs: its similarity jar (the Scala UDFs ``jaro_winkler``,
+``damerau_levenshtein`` … that :class:`splink.SparkAPI` registers on every session it is given)
+and a checkpoint directory (Splink breaks the lineage of its intermediate tables by writing
+them there as Parquet). A session that is already active (a ``pyspark`` shell, a notebook, a
+driver started by ``spark-submit`` on a cluster) is reused instead and given only the jar and
+a checkpoint directory. :func:`stop_session` stops the session this module started and
+removes its scratch directory.
 
-pyspark is an optional dependency (the ``[spark]`` extra) and needs Java 17 or newer; nothing
-here imports it until a session is asked for. See docs/linkage-spark.md.
+:func:`splink_api` gives each linkage run Splink's backend on its own child session (shared
+SparkContext, private temporary views), so one session serves any number of runs, and
+:func:`model_for_dialect` rewrites a saved model's SQL for another engine, so a model trained
+on DuckDB scores on Spark and the other way round.
+
+pyspark is optional (the ``[spark]`` extra) and needs Java 17 or newer; nothing here imports
+it before a session is asked for. See docs/linkage-spark.md.
 """
 
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import shutil
 import sys
@@ -29,46 +34,53 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-log = logging.getLogger(__name__)
-
 MASTER = "local[2]"
-"""Two worker threads: one per core of the machines CareMatch is sized for (CI included)."""
+"""Two worker threads: one per core of the machines CareMatch is sized for, CI included."""
 
 LOCAL_CONF: dict[str, str] = {
-    # 2 cores → a few partitions. Spark's default of 200 shuffle partitions turns every join
-    # and aggregation of a small linkage job into 200 near-empty tasks; SparkAPI also derives
-    # its repartitioning (half of this) from it.
-    "spark.sql.shuffle.partitions": "4",
-    "spark.default.parallelism": "4",
-    # Driver and executor share one JVM in local mode; 2 GiB holds a city of tens of thousands
-    # of records with room to spare and leaves the machine's memory to DuckDB and the database.
+    # One task per core. Spark's default of 200 shuffle partitions turns each of Splink's
+    # many small joins and aggregations into 200 near-empty tasks.
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    # Adaptive query execution re-plans at every stage boundary. Splink runs hundreds of tiny
+    # queries (a 21-way UNION of blocking joins, one aggregation per EM iteration); on them
+    # re-planning costs more than it saves (measured: a cold prediction run 35 s → 23 s).
+    "spark.sql.adaptive.enabled": "false",
+    # The input arrives from pandas as a local relation that Splink's blocking query scans
+    # twice per rule (42 scans for 21 rules). This optimizer rule copies the rows for every
+    # scan: 25,000 records ran a 2 GiB driver out of heap; without it they fit easily.
+    "spark.sql.optimizer.excludedRules": (
+        "org.apache.spark.sql.catalyst.optimizer.ConvertToLocalRelation"
+    ),
+    # Driver and executors share one JVM in local mode. 2 GiB holds a city of tens of
+    # thousands of records and leaves the machine to DuckDB, the database and the tests.
     "spark.driver.memory": "2g",
     # No web UI (a port and a thread nobody looks at) and no console progress bars.
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # No network: bind and advertise loopback only, so Spark never resolves the host name or
-    # listens on a public interface. Jars come from local files only (no spark.jars.packages,
-    # which would resolve through Ivy from a remote repository).
+    # No network: bind to and advertise loopback only, so Spark neither resolves the host
+    # name nor listens on a public interface. The jar is a local file; nothing goes through
+    # spark.jars.packages, which would fetch from a Maven repository.
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     # In-memory catalog: no Hive metastore (Derby would create metastore_db/ in the cwd).
     "spark.sql.catalogImplementation": "in-memory",
-    # Arrow for pandas ↔ Spark (Splink registers the input as pandas and we read the scored
-    # pairs back as pandas); falls back to the row-by-row path for types Arrow lacks.
+    # Arrow for pandas ↔ Spark: Splink registers the input as a pandas frame and the scored
+    # pairs come back as one; it falls back to the row-by-row path for types Arrow lacks.
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "true",
     # Results must not depend on the machine's time zone.
     "spark.sql.session.timeZone": "UTC",
 }
 
-_lock = threading.Lock()
-_owned: SparkSession | None = None
-_scratch: Path | None = None
-
+# Spark's INFO narration off, errors kept. Spark's own loggers are configured explicitly so
+# that Spark, which treats a pyspark driver as a shell, does not announce and impose a
+# "default log level" of WARN.
 _LOG4J2 = """\
-# Written by carematch.identity.spark: Spark's INFO narration off, errors kept.
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
+logger.spark.name = org.apache.spark
+logger.spark.level = error
 appender.console.type = Console
 appender.console.name = console
 appender.console.target = SYSTEM_ERR
@@ -76,31 +88,34 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
 """
 
+_lock = threading.RLock()
+_owned: SparkSession | None = None  # the session local_session started
+_scratch: Path | None = None  # its temporary directory
+_borrowed_scratch: list[Path] = []  # checkpoint directories given to reused sessions
+_jar_added: set[str] = set()  # application ids of reused sessions given the jar
+
 
 def similarity_jar() -> str:
-    """Path of the Splink similarity-UDF jar that matches the installed Spark major version."""
+    """Path of Splink's similarity-UDF jar for the installed Spark major version."""
     from splink.backends.spark import similarity_jar_location
 
     return str(similarity_jar_location())
 
 
-def _has_jar(spark: SparkSession, jar: str) -> bool:
-    jars = spark.sparkContext.getConf().get("spark.jars", "") or ""
-    return Path(jar).name in jars
-
-
 def _ensure_splink_ready(spark: SparkSession) -> None:
     """Give a session Splink's jar and a checkpoint directory if it lacks them."""
-    global _scratch
+    context = spark.sparkContext
     jar = similarity_jar()
-    if not _has_jar(spark, jar):
-        # A session started without spark.jars: ADD JAR puts the jar on the session's class
-        # loader, where SparkAPI's registerJavaFunction finds the UDF classes.
+    configured = context.getConf().get("spark.jars") or ""
+    if Path(jar).name not in configured and context.applicationId not in _jar_added:
+        # ADD JAR puts the jar on the class loader that every session of this context
+        # shares, where SparkAPI's registerJavaFunction finds the UDF classes.
         spark.sql(f"ADD JAR '{jar}'")
-    if spark.sparkContext.getCheckpointDir() is None:
-        if _scratch is None:
-            _scratch = Path(tempfile.mkdtemp(prefix="carematch-spark-"))
-        spark.sparkContext.setCheckpointDir(str(_scratch / "checkpoints"))
+        _jar_added.add(context.applicationId)
+    if context.getCheckpointDir() is None:
+        folder = Path(tempfile.mkdtemp(prefix="carematch-spark-checkpoints-"))
+        _borrowed_scratch.append(folder)
+        context.setCheckpointDir(str(folder))
 
 
 def local_session(
@@ -108,15 +123,17 @@ def local_session(
 ) -> SparkSession:
     """The active Spark session, or a new local one sized for a two-core machine.
 
-    A new session runs ``local[2]`` with :data:`LOCAL_CONF`, Splink's similarity jar on its
-    class path, quiet logging (errors only), and its checkpoint directory, warehouse and
-    shuffle spill in a temporary directory that :func:`stop_session` removes (also at exit).
-    An active session is returned as it is, after adding the jar and a checkpoint directory
-    if it has none, so a cluster session built by ``spark-submit`` is used unchanged.
+    A new session runs :data:`MASTER` with :data:`LOCAL_CONF`, Splink's similarity jar,
+    errors-only logging, and its checkpoint directory, warehouse and spill space in a
+    temporary directory that :func:`stop_session` removes (at interpreter exit at the latest).
+    While that session runs it is returned again. Otherwise an active session is returned as
+    it is, given the jar and a checkpoint directory if it lacks them, so a session built by
+    ``spark-submit`` for a cluster is used unchanged.
 
     Args:
         app_name: the Spark application name of a new session.
-        conf: settings that override :data:`LOCAL_CONF` for a new session.
+        conf: settings that override :data:`LOCAL_CONF` for a new session
+            (e.g. ``{"spark.driver.memory": "8g"}``).
 
     Raises:
         ImportError: pyspark is not installed (``pip install 'carematch[spark]'``).
@@ -127,38 +144,92 @@ def local_session(
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
+            # pyspark makes whichever session last created a DataFrame the active one (a
+            # linkage run's child session, say); the session we started stays the one we hand
+            # out for as long as its context runs.
+            if _owned is not None and active.sparkContext is _owned.sparkContext:
+                return _owned
             _ensure_splink_ready(active)
             return active
 
         scratch = Path(tempfile.mkdtemp(prefix="carematch-spark-"))
-        (scratch / "log4j2.properties").write_text(_LOG4J2, encoding="utf-8")
-        # Spark's launcher scripts read SPARK_LOCAL_IP before the JVM starts; without it they
-        # look up the host name and warn when it resolves to a loopback address.
+        log4j = scratch / "log4j2.properties"
+        log4j.write_text(_LOG4J2, encoding="utf-8")
+        # Spark's launcher reads SPARK_LOCAL_IP before the JVM starts; without it, it looks
+        # up the host name and warns when that resolves to a loopback address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         settings = {
             **LOCAL_CONF,
             "spark.jars": similarity_jar(),
             "spark.local.dir": str(scratch / "local"),
             "spark.sql.warehouse.dir": str(scratch / "warehouse"),
-            # Python workers (if any stage needs one) run this interpreter, not whatever
-            # `python3` is first on PATH.
+            # Python workers, should a stage need one, run this interpreter rather than
+            # whichever python3 comes first on PATH.
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
-            "spark.driver.extraJavaOptions": (
-                f"-Dlog4j2.configurationFile=file:{scratch / 'log4j2.properties'}"
-            ),
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}",
             **(conf or {}),
         }
         builder = SparkSession.builder.master(MASTER).appName(app_name)
         for key, value in settings.items():
             builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        try:
+            spark = builder.getOrCreate()
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         spark.sparkContext.setLogLevel("ERROR")
         spark.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
-        if _owned is None:
-            atexit.register(stop_session)
+        if _owned is None and _scratch is None:
+            atexit.register(_at_exit)
         _owned, _scratch = spark, scratch
         return spark
+
+
+def splink_api(spark: SparkSession | None = None) -> Any:
+    """Splink's Spark backend for one linkage run.
+
+    The run gets a child of ``spark`` (or of :func:`local_session`): it shares the
+    SparkContext, its jar and its checkpoint directory, but has its own temporary views and
+    UDF registrations, so the input table of one run never collides with another's.
+
+    Args:
+        spark: a session to run on; by default the active or a new local session.
+
+    Returns:
+        A :class:`splink.SparkAPI`.
+    """
+    from splink import SparkAPI
+
+    base = spark if spark is not None else local_session()
+    _ensure_splink_ready(base)
+    with _lock:
+        ours = base is _owned
+    # Splink repartitions its big intermediate tables into half the shuffle partitions;
+    # on our local session that would be one partition, i.e. one busy core of two.
+    partitions = int(LOCAL_CONF["spark.default.parallelism"]) if ours else None
+    return SparkAPI(spark_session=base.newSession(), num_partitions_on_repartition=partitions)
+
+
+def stop_session() -> None:
+    """Stop the session :func:`local_session` started and remove its temporary directory.
+
+    A reused session (one this module did not start) is left running.
+    """
+    global _owned, _scratch
+    with _lock:
+        spark, scratch = _owned, _scratch
+        _owned, _scratch = None, None
+        if spark is not None:
+            spark.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _at_exit() -> None:
+    stop_session()
+    for folder in _borrowed_scratch:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Similarity functions whose names differ between Splink's SQL dialects, by what they compute.
@@ -174,16 +245,16 @@ _SIMILARITY_FUNCTIONS = (
 def model_for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
     """A saved Splink model with its SQL rewritten for another engine's dialect.
 
-    A model saved by Splink holds SQL in the dialect it was trained on: DuckDB quotes
-    identifiers with ``"`` (a string literal in Spark SQL) and calls the similarity functions
-    by other names (``jaro_winkler_similarity`` in DuckDB, the jar's ``jaro_winkler`` in
-    Spark). Each comparison level's ``sql_condition`` and each blocking rule is transpiled
-    with sqlglot and the similarity functions renamed; the trained parameters are kept as
-    they are, so both engines score with the same model. A model already in ``dialect`` is
-    returned unchanged.
+    A model saved by Splink holds SQL in the dialect it was trained in: DuckDB quotes
+    identifiers with ``"`` (a string literal in Spark SQL, so ``"id18_l" = "id18_r"`` would
+    compare two constants) and calls the similarity functions by other names
+    (``jaro_winkler_similarity`` in DuckDB, the jar's ``jaro_winkler`` in Spark). Each
+    comparison level's ``sql_condition`` and each blocking rule is transpiled with sqlglot
+    and the similarity functions renamed; the trained parameters are kept, so both engines
+    score with the same model. A model already in ``dialect`` is returned unchanged.
 
     Args:
-        model: the model as :meth:`splink.Linker.misc.save_model_to_json` returns it.
+        model: a model as ``linker.misc.save_model_to_json()`` returns it.
         dialect: Splink's name of the target dialect ("duckdb", "spark").
     """
     source = model.get("sql_dialect")
@@ -231,18 +302,3 @@ def model_for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
             rule["blocking_rule"] = translate(rule["blocking_rule"])
             rule["sql_dialect"] = dialect
     return out
-
-
-def stop_session() -> None:
-    """Stop the session :func:`local_session` started and remove its temporary directory.
-
-    A session this module did not start (a reused one) is left running.
-    """
-    global _owned, _scratch
-    with _lock:
-        spark, scratch = _owned, _scratch
-        _owned, _scratch = None, None
-        if spark is not None:
-            spark.stop()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
