@@ -309,13 +309,9 @@ def _db_api(engine: str, spark: Any = None) -> Any:
 
         return DuckDBAPI()
     if engine == "spark":
-        from splink import SparkAPI
+        from carematch.identity.spark import splink_api
 
-        if spark is None:
-            from carematch.identity.spark import local_session
-
-            spark = local_session()
-        return SparkAPI(spark_session=spark)
+        return splink_api(spark)
     raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
 
 
@@ -402,6 +398,11 @@ def link_frames(
         available = available_columns(linkable)
         chosen = select_blocking(linkable, available)
         stats["blocking"] = ["+".join(c) for c in chosen]
+        if model is not None:
+            # A saved model's SQL is in the dialect of the engine that trained it.
+            from carematch.identity.spark import model_for_dialect
+
+            model = model_for_dialect(model, db_api.sql_dialect.sql_dialect_str)
         settings = model if model is not None else build_settings(available, chosen)
         linker = Linker(table, settings, log_level=logging.WARNING)
         trained = model is None

@@ -93,6 +93,7 @@ _owned: SparkSession | None = None  # the session local_session started
 _scratch: Path | None = None  # its temporary directory
 _borrowed_scratch: list[Path] = []  # checkpoint directories given to reused sessions
 _jar_added: set[str] = set()  # application ids of reused sessions given the jar
+_cleanup_registered = False
 
 
 def similarity_jar() -> str:
@@ -115,7 +116,15 @@ def _ensure_splink_ready(spark: SparkSession) -> None:
     if context.getCheckpointDir() is None:
         folder = Path(tempfile.mkdtemp(prefix="carematch-spark-checkpoints-"))
         _borrowed_scratch.append(folder)
+        _register_cleanup()
         context.setCheckpointDir(str(folder))
+
+
+def _register_cleanup() -> None:
+    global _cleanup_registered
+    if not _cleanup_registered:
+        atexit.register(_at_exit)
+        _cleanup_registered = True
 
 
 def local_session(
@@ -137,9 +146,13 @@ def local_session(
 
     Raises:
         ImportError: pyspark is not installed (``pip install 'carematch[spark]'``).
+        RuntimeError: Spark did not start (no Java 17+ on PATH or JAVA_HOME, say).
     """
     global _owned, _scratch
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ImportError("the Spark engine needs pyspark: pip install 'carematch[spark]'") from exc
 
     with _lock:
         active = SparkSession.getActiveSession()
@@ -175,13 +188,14 @@ def local_session(
             builder = builder.config(key, value)
         try:
             spark = builder.getOrCreate()
-        except BaseException:
+        except Exception as exc:
             shutil.rmtree(scratch, ignore_errors=True)
-            raise
+            raise RuntimeError(
+                f"Spark did not start; pyspark needs Java 17 or newer on PATH or JAVA_HOME: {exc}"
+            ) from exc
         spark.sparkContext.setLogLevel("ERROR")
         spark.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
-        if _owned is None and _scratch is None:
-            atexit.register(_at_exit)
+        _register_cleanup()
         _owned, _scratch = spark, scratch
         return spark
 
@@ -204,7 +218,7 @@ def splink_api(spark: SparkSession | None = None) -> Any:
     base = spark if spark is not None else local_session()
     _ensure_splink_ready(base)
     with _lock:
-        ours = base is _owned
+        ours = _owned is not None and base.sparkContext is _owned.sparkContext
     # Splink repartitions its big intermediate tables into half the shuffle partitions;
     # on our local session that would be one partition, i.e. one busy core of two.
     partitions = int(LOCAL_CONF["spark.default.parallelism"]) if ours else None
