@@ -191,7 +191,9 @@ def link_one(
             session.add(Person(id=person_id, record_count=0))
             session.flush()
         _link(session, record, person_id, 1.0, {})
-    _refresh_golden(session, person_id)
+    from carematch.identity.service import refresh_persons
+
+    refresh_persons(session, {person_id})
     session.flush()
     return person_id
 
@@ -253,19 +255,3 @@ def _open_review(
             status="open",
         )
     )
-
-
-def _refresh_golden(session: Session, person_id: str) -> None:
-    from carematch.core.clock import utcnow
-    from carematch.identity.repository import source_trust
-    from carematch.identity.service import _golden
-
-    pks = list(
-        session.scalars(select(PersonLink.record_pk).where(PersonLink.person_id == person_id))
-    )
-    records = list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(pks))))
-    person = session.get(Person, person_id)
-    if person is None or not records:
-        return
-    for key, value in _golden(person_id, records, utcnow(), source_trust(session)).items():
-        setattr(person, key, value)

@@ -18,8 +18,7 @@ from carematch.core.clock import utcnow
 from carematch.core.errors import Conflict, InvalidInput, NotFound
 from carematch.core.ids import stable_id
 from carematch.identity.models import Person, PersonLink, ReviewPair, SourceRecord
-from carematch.identity.repository import source_trust
-from carematch.identity.service import _golden, visible_person
+from carematch.identity.service import refresh_persons, visible_person
 from carematch.security import audit
 from carematch.security.authz import Principal
 from carematch.security.jurisdiction import region_prefix
@@ -121,7 +120,7 @@ def view_pair(session: Session, principal: Principal, pair_id: str) -> PairView:
 
 def _move(session: Session, record_pks: list[str], to_person: str) -> None:
     if session.get(Person, to_person) is None:
-        # A split creates the new person; its golden record is filled by _refresh.
+        # A split creates the new person; its golden record is filled by refresh_persons.
         session.add(Person(id=to_person, record_count=0))
         session.flush()
     session.execute(
@@ -129,28 +128,6 @@ def _move(session: Session, record_pks: list[str], to_person: str) -> None:
         .where(PersonLink.record_pk.in_(record_pks))
         .values(person_id=to_person, method="review", probability=1.0)
     )
-
-
-def _refresh(session: Session, person_ids: set[str]) -> None:
-    """Recompute the golden record and record count of persons whose records changed."""
-    trust = source_trust(session)
-    for person_id in person_ids:
-        pks = list(
-            session.scalars(select(PersonLink.record_pk).where(PersonLink.person_id == person_id))
-        )
-        recs = list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(pks))))
-        person = session.get(Person, person_id)
-        if not recs:
-            if person is not None:
-                person.record_count = 0
-            continue
-        values = _golden(person_id, recs, utcnow(), trust)
-        if person is None:
-            session.add(Person(**values))
-        else:
-            for key, value in values.items():
-                setattr(person, key, value)
-    session.flush()
 
 
 def decide(
@@ -183,7 +160,7 @@ def decide(
             "moved": [pair.record_pk_r],
         }
     if change["action"] != "none":
-        _refresh(session, {change["from"], change["to"]})
+        refresh_persons(session, {change["from"], change["to"]})
     pair.status = DECISIONS[decision]
     pair.decided_by = principal.username
     pair.decided_at = utcnow()
@@ -208,7 +185,7 @@ def undo(session: Session, principal: Principal, pair_id: str) -> ReviewPair:
     change = json.loads(pair.change or "{}")
     if change.get("action") in {"merge", "split"}:
         _move(session, change["moved"], change["from"])
-        _refresh(session, {change["from"], change["to"]})
+        refresh_persons(session, {change["from"], change["to"]})
     audit.record(
         session,
         actor=principal.username,

@@ -615,3 +615,28 @@ def _write_review(session: Session, result: Any, meta: dict[str, Any]) -> dict[s
         session.execute(insert(ReviewPair), rows[i : i + BATCH])
     session.flush()
     return {"review_opened": len(rows)}
+
+
+def refresh_persons(session: Session, person_ids: set[str]) -> None:
+    """Recompute the golden record and record count of persons whose records changed.
+
+    Used after a review decision or an online link moves records between persons.
+    """
+    trust = repository.source_trust(session)
+    for person_id in sorted(person_ids):
+        pks = list(
+            session.scalars(select(PersonLink.record_pk).where(PersonLink.person_id == person_id))
+        )
+        recs = list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(pks))))
+        person = session.get(Person, person_id)
+        if not recs:
+            if person is not None:
+                person.record_count = 0
+            continue
+        values = _golden(person_id, recs, utcnow(), trust)
+        if person is None:
+            session.add(Person(**values))
+        else:
+            for key, value in values.items():
+                setattr(person, key, value)
+    session.flush()
