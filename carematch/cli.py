@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
+from carematch.matching.cli import match_app
+from carematch.vaccination.cli import vaccination_app
 
 app = typer.Typer(help="CareMatch 健康服务精准对接平台", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles", no_args_is_help=True)
@@ -29,6 +31,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(persons_app, name="persons")
 app.add_typer(exchange_app, name="exchange")
+app.add_typer(match_app, name="match")
+app.add_typer(vaccination_app, name="vaccination")
 
 err = Console(stderr=True)
 SOURCE_FILES = (

@@ -1,0 +1,1 @@
+"""Matching: scoring, Pareto front, allocation under capacity, collaborative filtering."""

@@ -1,0 +1,1 @@
+"""Profiling: the features view, demand tags, demand types / levels / groups, white paper."""

@@ -1,0 +1,1 @@
+"""Providers: registry, service catalogue, slots, geo search."""

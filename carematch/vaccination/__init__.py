@@ -1,0 +1,1 @@
+"""Vaccination: schedule, forecaster, pre-screening, follow-up, AEFI, certificates."""
