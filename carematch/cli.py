@@ -19,6 +19,7 @@ from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
+from carematch.providers.cli import providers_app
 from carematch.vaccination.cli import vaccination_app
 
 app = typer.Typer(help="CareMatch 健康服务精准对接平台", no_args_is_help=True)
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(persons_app, name="persons")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(match_app, name="match")
+app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 
 err = Console(stderr=True)

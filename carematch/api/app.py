@@ -13,8 +13,10 @@ from carematch.core.logging import configure_logging
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
+from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
 from carematch.security.endpoints import router as auth_router
+from carematch.vaccination.endpoints import router as vaccination_router
 
 API_PREFIX = "/api/v1"
 
@@ -44,6 +46,8 @@ def create_app() -> FastAPI:
     api.include_router(identity_router)
     api.include_router(review_router)
     api.include_router(exchange_router)
+    api.include_router(providers_router)
+    api.include_router(vaccination_router)
     app.include_router(api)
 
     from carematch.web.pages import mount_web
