@@ -1,0 +1,20 @@
+"""Errors of the matching domain."""
+
+from __future__ import annotations
+
+from carematch.core.errors import CareMatchError, InvalidInput
+
+
+class AllocationInputRejected(InvalidInput):
+    """Demands, providers or parameters an allocation cannot run on; the detail names the row."""
+
+    type = "/problems/allocation-input-rejected"
+    title = "Allocation input rejected"
+
+
+class AllocationFailed(CareMatchError):
+    """The solver did not prove an optimum: a defect of ours, never the caller's input."""
+
+    status = 500
+    type = "/problems/allocation-failed"
+    title = "Allocation failed"
