@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "carematch.security.models",
     "carematch.identity.models",
     "carematch.security.consent_models",
+    "carematch.providers.models",
 )
 
 
