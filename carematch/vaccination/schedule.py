@@ -74,7 +74,8 @@ def add_months(start: date, months: int) -> date:
     month = month0 + 1
     if start.day <= calendar.monthrange(year, month)[1]:
         return date(year, month, start.day)
-    return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    # Only a month shorter than 31 days can lack the day, and none of those is December.
+    return date(year, month + 1, 1)
 
 
 def add_duration(start: date, duration: Duration) -> date:
@@ -236,6 +237,7 @@ def parse_schedule(text: str, origin: str = "<schedule>") -> Schedule:
             raise where.error(f"series {code!r} appears twice")
         codes.append(code)
     series = tuple(_series(raw, where.of_series(raw["code"]), codes) for raw in raw_series)
+    _check_after_targets(series, where)
     order = _evaluation_order(series, codes, where)
     return Schedule(
         name=name.strip(),
@@ -387,6 +389,23 @@ def _after(raw: Any, where: _Where, codes: list[str]) -> After:
     if "interval" not in raw:
         raise where.error("`after` has no `interval`")
     return After(series, number, _duration(raw["interval"], where, "after.interval"))
+
+
+def _check_after_targets(series: tuple[Series, ...], where: _Where) -> None:
+    # A numbered `after` target that the other series never reaches would be silently void.
+    sizes = {s.code: len(s.doses) for s in series}
+    for s in series:
+        for d in s.doses:
+            for a in d.after:
+                if a.dose is not None and a.dose > sizes[a.series]:
+                    raise (
+                        where.of_series(s.code)
+                        .of_dose(d.number)
+                        .error(
+                            f"`after` names dose {a.dose} of {a.series}, "
+                            f"which has {sizes[a.series]} dose(s)"
+                        )
+                    )
 
 
 def _requirement(raw: Any, where: _Where) -> Requirement:
