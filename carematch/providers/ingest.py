@@ -146,7 +146,7 @@ class Batch:
 class Known:
     """What the database already holds that rows may refer to."""
 
-    regions: frozenset[str] = frozenset()
+    regions: frozenset[str] = frozenset()  # empty: no region tree loaded, codes not checked
     # provider id → (kind, region code) of providers already in the registry
     providers: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
@@ -343,7 +343,8 @@ class _Row:
                 self.error("inconsistent_region", f"{inner} does not lie in {outer}")
                 return None
         region = codes[-1] if codes else None
-        if region is not None and region not in known:
+        # An installation without its region tree cannot check codes; it keeps them as given.
+        if region is not None and known and region not in known:
             self.error("unknown_region", f"region {region} is not in the region table")
             return None
         if jurisdiction is not None and not within(region, jurisdiction):
@@ -557,7 +558,9 @@ def _stop(row: _Row, provider_id: str, regions: frozenset[str]) -> StopEntry | N
         row.error("bad_stop_time", "a stop must end after it starts, on the same day")
     location = row.location()
     region = row.text("community_code") or row.text("region_code")
-    if region is not None and region not in regions:
+    if region is not None and not _REGION.match(region):
+        row.error("bad_region", f"region code {region!r} is not 6, 9 or 12 digits")
+    elif region is not None and regions and region not in regions:
         row.error("unknown_region", f"region {region} is not in the region table")
     site = row.text("site_name", required=True)
     if row.errors:

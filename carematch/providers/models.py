@@ -41,9 +41,9 @@ class Provider(Base):
     name_en: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(32), index=True)
     ownership: Mapped[str | None] = mapped_column(String(32), default=None)
-    region_code: Mapped[str | None] = mapped_column(
-        ForeignKey("regions.code"), index=True, default=None
-    )
+    # The most specific region known (community, else street or district). A plain code, as in
+    # identity, so a registry can be imported before the region tree; jurisdiction is a prefix.
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300), default=None)
@@ -105,9 +105,7 @@ class VanStop(Base):
     end_time: Mapped[str] = mapped_column(String(5))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    region_code: Mapped[str | None] = mapped_column(
-        ForeignKey("regions.code"), index=True, default=None
-    )
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
     site_name: Mapped[str] = mapped_column(String(200))
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-22 18:16:47.476455
+Create Date: 2026-11-22 18:19:24.188772
 """
 
 from collections.abc import Sequence
@@ -33,22 +33,6 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_import_runs'))
     )
-    op.create_table('provider_quarantine',
-    sa.Column('id', sa.String(length=32), nullable=False),
-    sa.Column('run_id', sa.String(length=32), nullable=False),
-    sa.Column('file', sa.String(length=16), nullable=False),
-    sa.Column('line', sa.Integer(), nullable=False),
-    sa.Column('raw_hash', sa.String(length=64), nullable=False),
-    sa.Column('raw', sa.Text(), nullable=False),
-    sa.Column('reasons', sa.Text(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['run_id'], ['provider_import_runs.id'], name=op.f('fk_provider_quarantine_run_id_provider_import_runs')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_quarantine')),
-    sa.UniqueConstraint('file', 'raw_hash', name=op.f('uq_provider_quarantine_file_raw_hash'))
-    )
-    with op.batch_alter_table('provider_quarantine', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_provider_quarantine_run_id'), ['run_id'], unique=False)
-
     op.create_table('providers',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -67,7 +51,6 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['region_code'], ['regions.code'], name=op.f('fk_providers_region_code_regions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_providers'))
     )
     with op.batch_alter_table('providers', schema=None) as batch_op:
@@ -82,6 +65,22 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_provider_hours_provider_id_providers')),
     sa.PrimaryKeyConstraint('provider_id', 'weekday', 'opens', name=op.f('pk_provider_hours'))
     )
+    op.create_table('provider_quarantine',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('run_id', sa.String(length=32), nullable=False),
+    sa.Column('file', sa.String(length=16), nullable=False),
+    sa.Column('line', sa.Integer(), nullable=False),
+    sa.Column('raw_hash', sa.String(length=64), nullable=False),
+    sa.Column('raw', sa.Text(), nullable=False),
+    sa.Column('reasons', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['provider_import_runs.id'], name=op.f('fk_provider_quarantine_run_id_provider_import_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_quarantine')),
+    sa.UniqueConstraint('file', 'raw_hash', name=op.f('uq_provider_quarantine_file_raw_hash'))
+    )
+    with op.batch_alter_table('provider_quarantine', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_provider_quarantine_run_id'), ['run_id'], unique=False)
+
     op.create_table('provider_services',
     sa.Column('provider_id', sa.String(length=32), nullable=False),
     sa.Column('service_code', sa.String(length=64), nullable=False),
@@ -105,7 +104,6 @@ def upgrade() -> None:
     sa.Column('region_code', sa.String(length=12), nullable=True),
     sa.Column('site_name', sa.String(length=200), nullable=False),
     sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_van_stops_provider_id_providers')),
-    sa.ForeignKeyConstraint(['region_code'], ['regions.code'], name=op.f('fk_van_stops_region_code_regions')),
     sa.PrimaryKeyConstraint('provider_id', 'weekday', 'start_time', name=op.f('pk_van_stops'))
     )
     with op.batch_alter_table('van_stops', schema=None) as batch_op:
@@ -124,15 +122,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_provider_services_service_code'))
 
     op.drop_table('provider_services')
+    with op.batch_alter_table('provider_quarantine', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_provider_quarantine_run_id'))
+
+    op.drop_table('provider_quarantine')
     op.drop_table('provider_hours')
     with op.batch_alter_table('providers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_providers_region_code'))
         batch_op.drop_index(batch_op.f('ix_providers_kind'))
 
     op.drop_table('providers')
-    with op.batch_alter_table('provider_quarantine', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_provider_quarantine_run_id'))
-
-    op.drop_table('provider_quarantine')
     op.drop_table('provider_import_runs')
     # ### end Alembic commands ###
