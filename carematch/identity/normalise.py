@@ -180,6 +180,23 @@ def address_parts(value: str | None) -> tuple[str | None, str | None, str | None
     return district, road, building, room
 
 
+def address_tokens(
+    district: str | None, road: str | None, building: str | None, room: str | None
+) -> list[str] | None:
+    """The words an address is made of, for partial agreement (shared words).
+
+    A Latin address is split on spaces (street number, street, locality, postcode and state
+    survive a dropped or misspelt word); a Chinese one is its parsed parts, each tagged so
+    that a building number never meets a room number.
+    """
+    if road is None:
+        return None
+    if district is None and building is None and room is None:
+        return sorted(set(road.split()))
+    parts = zip("drbu", (district, road, building, room), strict=True)
+    return sorted(f"{tag}:{part}" for tag, part in parts if part)
+
+
 def _days(iso: str | None) -> int | None:
     if not iso:
         return None
@@ -239,6 +256,7 @@ def prepare_record(values: Mapping[str, Any], source: str) -> dict[str, Any]:
         "road_tokens": " ".join(sorted(road.split())) if road else None,
         "building": building,
         "room": room,
+        "address_tokens": address_tokens(district, road, building, room),
         "address_key": "|".join(p or "" for p in (district, road, building, room))
         if road
         else None,

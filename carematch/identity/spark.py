@@ -254,6 +254,12 @@ _SIMILARITY_FUNCTIONS = (
     "levenshtein_function_name",
     "jaccard_function_name",
 )
+# Array functions sqlglot leaves as written (DuckDB's list_* are its own names); their
+# argument order and meaning are the same in both engines.
+_ARRAY_FUNCTIONS = {
+    ("duckdb", "spark"): {"list_intersect": "array_intersect"},
+    ("spark", "duckdb"): {"array_intersect": "list_intersect"},
+}
 
 
 def model_for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
@@ -284,6 +290,7 @@ def model_for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
         for name in _SIMILARITY_FUNCTIONS
         if getattr(src, name).lower() != getattr(dst, name).lower()
     }
+    renames.update(_ARRAY_FUNCTIONS.get((source, dialect), {}))
 
     def rename(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Func):
@@ -294,7 +301,13 @@ def model_for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
         if isinstance(node, exp.Anonymous):
             args = list(node.expressions)
         else:
-            args = [node.args[k] for k in node.arg_types if node.args.get(k) is not None]
+            args = []
+            for key in node.arg_types:
+                value = node.args.get(key)
+                if isinstance(value, list):
+                    args.extend(value)
+                elif value is not None:
+                    args.append(value)
         return exp.Anonymous(this=renames[called], expressions=args)
 
     def translate(sql: str) -> str:

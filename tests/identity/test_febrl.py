@@ -71,18 +71,6 @@ def test_febrl3_dedupe_f1_at_least_0995(tmp_path):
     assert scores["precision"] >= 0.999, scores
 
 
-def test_febrl4_link_holds_its_current_level(febrl4_scores):
-    # Guards against regressions while the engine is below the issue's target (next test).
-    assert febrl4_scores["precision"] >= 0.999, febrl4_scores
-    assert febrl4_scores["f1"] >= 0.997, febrl4_scores
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target: FEBRL4 F1 >= 0.998; the engine reaches about 0.997 (some 26 "
-    "heavily corrupted pairs missed). strict: this fails once the target is met, so the "
-    "marker goes.",
-)
-def test_febrl4_link_meets_the_issue_target(febrl4_scores):
+def test_febrl4_link_f1_at_least_0998(febrl4_scores):
     assert febrl4_scores["f1"] >= 0.998, febrl4_scores
     assert febrl4_scores["precision"] >= 0.999, febrl4_scores
