@@ -81,8 +81,9 @@ def allocate_command(
 ) -> None:
     """Assign demands to providers: most demands served, then least distance + weighted wait.
 
-    The result is an optimum (min-cost flow), never above a provider's capacity. --out lists
-    every demand in input order; provider_id and distance_km are empty when unassigned.
+    The result is an optimum (min-cost flow) and never exceeds a provider's capacity.
+
+    --out lists every demand in input order; unassigned ones have empty provider and distance.
     """
     import pandas as pd
 
