@@ -231,14 +231,20 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     demands, providers = generate(rng, args.demands, args.providers)
     d, p = _tables(demands, providers)
-    carematch = Path(sys.executable).with_name("carematch")
+    # The installed command, as a user runs it; without one, the same Typer app by import.
+    script = Path(sys.executable).with_name("carematch")
+    carematch = (
+        [str(script)]
+        if script.is_file()
+        else [sys.executable, "-c", "from carematch.cli import app; app()"]
+    )
 
     with tempfile.TemporaryDirectory(prefix="cm-bench-allocate-") as tmp:
         dpath, ppath, apath = Path(tmp) / "D.csv", Path(tmp) / "P.csv", Path(tmp) / "A.csv"
         demands.to_csv(dpath, index=False)
         providers.to_csv(ppath, index=False)
         cmd = [
-            str(carematch), "match", "allocate", "--demands", str(dpath), "--providers",
+            *carematch, "match", "allocate", "--demands", str(dpath), "--providers",
             str(ppath), "--out", str(apath), "--max-km", str(args.max_km),
             "--wait-weight", str(args.wait_weight),
         ]  # fmt: skip
