@@ -7,6 +7,7 @@ are switchboards). Changing it is for officials (bounded by their jurisdiction) 
 
 from __future__ import annotations
 
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from carematch.providers.schemas import (
 from carematch.security.authz import Principal, public, require
 
 router = APIRouter(tags=["providers"])
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 PUBLIC = [Depends(public())]
 RegistryEditor = Annotated[Principal, Depends(require("official"))]
@@ -145,7 +147,7 @@ def import_quarantine(
     offset: Offset = 0,
 ) -> ProviderQuarantinePublic:
     """Rows an import rejected, verbatim with their reasons."""
-    if repository.get_run(session, run_id) is None:
+    if not RUN_ID.match(run_id) or repository.get_run(session, run_id) is None:
         raise ImportRunNotFound(f"no provider import run {run_id}")
     rows = repository.run_quarantine(session, run_id, limit, offset)
     return ProviderQuarantinePublic(

@@ -43,7 +43,7 @@ REQUIRED = {
     SERVICES_FILE: ("provider_id", "service_code", "daily_capacity", "price"),
     STOPS_FILE: ("provider_id", "weekday", "start_time", "end_time", "lat", "lon", "site_name"),
 }
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _REGION = re.compile(r"^\d{6}(\d{3}){0,2}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}
@@ -177,6 +177,9 @@ def parse_csv(data: bytes, name: str) -> CsvFile:
             continue
     else:  # pragma: no cover - gb18030 decodes every byte string
         raise ImportFileError(f"{name}: not UTF-8 or GB18030 text")
+    if "\x00" in text:
+        # No text column can store NUL (PostgreSQL refuses it): this is not a CSV export.
+        raise ImportFileError(f"{name}: the file contains NUL bytes; is it really CSV?")
     consumed: list[str] = []
     line_no = 0
 
@@ -244,7 +247,7 @@ class _Row:
 
     def ident(self, column: str, *, required: bool = True) -> str | None:
         value = self.text(column, required=required)
-        if value is not None and not _ID.match(value):
+        if value is not None and not ID_PATTERN.match(value):
             self.error(f"bad_{column}", f"{column} {value!r}: letters, digits, _ . - (≤ 32)")
             return None
         return value

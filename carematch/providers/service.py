@@ -30,6 +30,7 @@ from carematch.providers.errors import (
 from carematch.providers.geo import Candidate, ServiceMap, Site
 from carematch.providers.hours import DAY, WeeklyHours, parse_clock
 from carematch.providers.ingest import (
+    ID_PATTERN,
     PROVIDERS_FILE,
     SERVICES_FILE,
     STOPS_FILE,
@@ -415,6 +416,9 @@ def get_provider(session: Session, provider_id: str) -> ProviderView:
     Raises:
         ProviderNotFound: no provider with this id.
     """
+    # An id that cannot exist is not looked up (and NUL bytes never reach PostgreSQL).
+    if not ID_PATTERN.match(provider_id):
+        raise ProviderNotFound(f"no provider {provider_id!r}")
     found = repository.providers_by_id(session, [provider_id]).get(provider_id)
     if found is None:
         raise ProviderNotFound(f"no provider {provider_id}")

@@ -10,6 +10,7 @@ import pytest
 from carematch.core.db import session_scope
 from carematch.core.regions import load_regions
 from carematch.security.service import create_user
+from carematch.security.tokens import issue_token
 from carematch.synth import generate_city
 
 PASSWORD = "correct-horse-battery"
@@ -71,12 +72,25 @@ def regions_loaded(env, city: Path) -> None:
         load_regions(session, city / "regions.csv")
 
 
-@pytest.fixture
-def users(env) -> None:
-    """An admin, an official of each of two districts, a doctor and a resident."""
+USERS = {
+    "admin1": ("admin", None),
+    "official_d1": ("official", "449901"),
+    "doctor_d1": ("doctor", "449901"),
+    "resident1": ("resident", None),
+}
+
+
+def bearer(*usernames: str) -> list[dict[str, str]]:
+    """Create these users (see USERS) and return an Authorization header for each.
+
+    Tokens are issued directly: signing in is tested by the security domain, and each password
+    check costs an argon2 hash.
+    """
+    headers = []
     with session_scope() as session:
-        create_user(session, "admin1", "admin", PASSWORD)
-        create_user(session, "official_d1", "official", PASSWORD, "449901")
-        create_user(session, "official_d2", "official", PASSWORD, "449902")
-        create_user(session, "doctor_d1", "doctor", PASSWORD, "449901")
-        create_user(session, "resident1", "resident", PASSWORD)
+        for name in usernames:
+            role, region = USERS[name]
+            user = create_user(session, name, role, PASSWORD, region)
+            access, _ = issue_token(user.id, user.role, user.region_code)
+            headers.append({"Authorization": f"Bearer {access}"})
+    return headers

@@ -220,3 +220,10 @@ def test_the_registry_vocabulary_covers_what_the_generator_writes():
 
     assert set(GENERATED_KINDS) <= set(PROVIDER_KINDS)
     assert set(GENERATED_CAPABILITIES) <= set(CAPABILITIES)
+
+
+def test_a_file_with_nul_bytes_is_refused():
+    with pytest.raises(ImportFileError, match="NUL"):
+        parse_csv(
+            ("\n".join([P_HEADER, GOOD.replace("P1", "P\x001")]) + "\n").encode(), "providers"
+        )
