@@ -39,7 +39,7 @@ the batch count (``doses_overdue`` for a whole city) stays fast.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Final, Literal
 
@@ -106,7 +106,7 @@ class Forecast:
 
 @dataclass(frozen=True, slots=True)
 class _DosePlan:
-    min_age: int  # duration ids (see _Plan.shift)
+    min_age: int  # ids into _Plan.durations, so that _Plan.plus can memoise per duration
     age: int
     min_interval: int | None
     overdue_after: int
@@ -167,7 +167,6 @@ class _Plan:
         self.series = tuple(_with_needs(series))
         self.order = schedule.evaluation_order
         self.positions = dict(schedule.positions)
-        self.max_ages = tuple({s.max_age for s in self.series})
         self._shift: list[dict[int, int]] = [{} for _ in self.durations]
         self._cached = 0
 
@@ -194,6 +193,8 @@ class _Plan:
 
 
 def _with_needs(series: list[_SeriesPlan]) -> list[_SeriesPlan]:
+    """Each series with the series its `after` constraints depend on, directly or not: the
+    count walks only what it needs, and an `after` target must be walked to be read."""
     direct = [{a[0] for d in s.doses for a in d.after} for s in series]
     out = []
     for i, s in enumerate(series):
@@ -204,17 +205,7 @@ def _with_needs(series: list[_SeriesPlan]) -> list[_SeriesPlan]:
             if j not in seen:
                 seen.add(j)
                 stack.extend(direct[j])
-        out.append(
-            _SeriesPlan(
-                s.code,
-                s.live_injectable,
-                s.max_age,
-                s.doses,
-                s.requires,
-                s.min_overdue,
-                tuple(sorted(seen)),
-            )
-        )
+        out.append(replace(s, needs=tuple(sorted(seen))))
     return out
 
 
@@ -222,6 +213,7 @@ _PLANS: dict[int, _Plan] = {}
 
 
 def _plan(schedule: Schedule) -> _Plan:
+    # Keyed by identity: a schedule is loaded once and reused, and the plan keeps it alive.
     plan = _PLANS.get(id(schedule))
     if plan is None or plan.schedule is not schedule:
         plan = _Plan(schedule)

@@ -156,6 +156,8 @@ class Schedule:
     series: tuple[Series, ...]
     live_spacing: Duration
     catch_up_max_age: Duration | None = None
+    """Read and kept for display; the header gives it no rule, so the forecast ignores it (each
+    series' own ``max_age`` decides when it is no longer recommended)."""
     evaluation_order: tuple[int, ...] = ()
     """Series positions ordered so that every ``after`` target is walked first."""
     positions: Mapping[str, int] = field(init=False, repr=False, compare=False)
