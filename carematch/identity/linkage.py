@@ -667,21 +667,37 @@ def score_candidates(
 
     The same comparisons and weights as the batch job (Splink's compare_records), so online
     and batch links agree. Term-frequency columns (``tf_<column>``) must be filled.
-    """
-    from splink.internals.realtime import compare_records
 
-    logging.getLogger("splink").setLevel(logging.ERROR)
-    scored = compare_records(
-        dict(record),
-        candidates,
-        model,
-        _online_db(),
-        sql_cache_key=_cache_key(model),
-    ).as_pandas_dataframe()
+    The first call for a model goes through Splink, which builds the scoring SQL and caches
+    it; later calls run that one statement directly on a private DuckDB connection over the
+    two registered frames. Splink's own path materialises both inputs and the result as
+    tables (five statements a call), which is most of an online link's time.
+    """
+    from splink.internals.realtime import _sql_cache, compare_records
+
+    key = _cache_key(model)
+    sql = _sql_cache.get(key, _ONLINE_UID)
+    if sql is None:
+        logging.getLogger("splink").setLevel(logging.ERROR)
+        scored = compare_records(
+            dict(record), candidates, model, _online_db(), sql_cache_key=key
+        ).as_pandas_dataframe()
+        return _pairs_frame(scored, model)
+    con = _online_connection()
+    left, right = (f"__splink__compare_records_{side}_{_ONLINE_UID}" for side in ("left", "right"))
+    con.register(left, pd.DataFrame([dict(record)]))
+    con.register(right, candidates)
+    try:
+        scored = con.execute(sql).df()
+    finally:
+        con.unregister(left)
+        con.unregister(right)
     return _pairs_frame(scored, model)
 
 
 _ONLINE_DB: Any = None
+_ONLINE_CON: Any = None
+_ONLINE_UID = "carematch_online"
 _CACHE_KEYS: dict[int, tuple[dict[str, Any], str]] = {}
 
 
@@ -693,6 +709,16 @@ def _cache_key(model: dict[str, Any]) -> str:
         cached = (model, f"carematch-online-{digest}")
         _CACHE_KEYS[id(model)] = cached
     return cached[1]
+
+
+def _online_connection() -> Any:
+    """A private DuckDB connection for the direct scoring path."""
+    global _ONLINE_CON
+    if _ONLINE_CON is None:
+        import duckdb
+
+        _ONLINE_CON = duckdb.connect()
+    return _ONLINE_CON
 
 
 def _online_db() -> Any:

