@@ -197,6 +197,60 @@ def active_providers(session: Session) -> list[Provider]:
     return list(session.scalars(select(Provider).where(Provider.active.is_(True))))
 
 
+def active_offers(session: Session) -> list[tuple[str, str, int, Any, Any, int]]:
+    """(provider, service, capacity, price, insured share, wait days) of active providers.
+
+    Plain rows, not ORM objects: building the map reads tens of thousands of them.
+    """
+    stmt = (
+        select(
+            ProviderService.provider_id,
+            ProviderService.service_code,
+            ProviderService.daily_capacity,
+            ProviderService.price,
+            ProviderService.insured_share,
+            ProviderService.wait_days,
+        )
+        .join(Provider, Provider.id == ProviderService.provider_id)
+        .where(Provider.active.is_(True))
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def active_hours(session: Session) -> list[tuple[str, int, str, str]]:
+    """(provider, weekday, opens, closes) of active providers."""
+    stmt = (
+        select(
+            ProviderHours.provider_id,
+            ProviderHours.weekday,
+            ProviderHours.opens,
+            ProviderHours.closes,
+        )
+        .join(Provider, Provider.id == ProviderHours.provider_id)
+        .where(Provider.active.is_(True))
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def active_stops(session: Session) -> list[tuple[str, int, str, str, float, float, str]]:
+    """(van, weekday, start, end, lat, lon, site name) of active vans, by van and weekday."""
+    stmt = (
+        select(
+            VanStop.provider_id,
+            VanStop.weekday,
+            VanStop.start_time,
+            VanStop.end_time,
+            VanStop.lat,
+            VanStop.lon,
+            VanStop.site_name,
+        )
+        .join(Provider, Provider.id == VanStop.provider_id)
+        .where(Provider.active.is_(True))
+        .order_by(VanStop.provider_id, VanStop.weekday, VanStop.start_time)
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
 def map_fingerprint(session: Session) -> tuple[int, datetime | None]:
     """(count, last change) of the registry: changes whenever the service map must be rebuilt."""
     count, last = session.execute(select(func.count(), func.max(Provider.updated_at))).one()

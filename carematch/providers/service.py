@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -534,33 +535,25 @@ def registry(session: Session) -> Registry:
 def build_registry(session: Session) -> Registry:
     """Read every active provider with its services, hours and stops into a :class:`Registry`."""
     providers = {p.id: p for p in repository.active_providers(session)}
-    ids = sorted(providers)
-    services = repository.services_of(session, ids)
-    hours = repository.hours_of(session, ids)
-    stops = repository.stops_of(session, ids)
-    sites: list[Site] = []
     offers: dict[tuple[str, str], Offer] = {}
-    for pid in ids:
+    codes: dict[str, set[str]] = defaultdict(set)
+    for pid, code, capacity, price, share, wait in repository.active_offers(session):
+        offers[(pid, code)] = Offer(capacity, float(price), float(share), wait)
+        codes[pid].add(code)
+    ranges: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for pid, weekday, opens, closes in repository.active_hours(session):
+        ranges[pid].append((weekday, opens, closes))
+    sites: list[Site] = []
+    for pid, weekday, start, end, lat, lon, site_name in repository.active_stops(session):
+        if providers[pid].kind == MOBILE_VAN and codes[pid]:
+            base = (weekday - 1) * DAY
+            window = WeeklyHours.of([(base + parse_clock(start), base + parse_clock(end))])
+            sites.append(Site(pid, lat, lon, window, frozenset(codes[pid]), site_name))
+    for pid in sorted(providers):
         p = providers[pid]
-        codes = frozenset(s.service_code for s in services.get(pid, []))
-        for s in services.get(pid, []):
-            offers[(pid, s.service_code)] = Offer(
-                s.daily_capacity, float(s.price), float(s.insured_share), s.wait_days
-            )
-        if not codes:
-            continue
-        if p.kind == MOBILE_VAN:
-            for stop in stops.get(pid, []):
-                base = (stop.weekday - 1) * DAY
-                window = WeeklyHours.of(
-                    [(base + parse_clock(stop.start_time), base + parse_clock(stop.end_time))]
-                )
-                sites.append(Site(pid, stop.lat, stop.lon, window, codes, stop.site_name))
-        else:
-            week = WeeklyHours.from_day_ranges(
-                [(h.weekday, h.opens, h.closes) for h in hours.get(pid, [])]
-            )
-            sites.append(Site(pid, p.lat, p.lon, week, codes))
+        if p.kind != MOBILE_VAN and codes[pid]:
+            week = WeeklyHours.from_day_ranges(ranges[pid])
+            sites.append(Site(pid, p.lat, p.lon, week, frozenset(codes[pid])))
     cards = {pid: ProviderCard.of(p) for pid, p in providers.items()}
     return Registry(ServiceMap.build(sites), cards, offers)
 
