@@ -18,3 +18,10 @@ class AllocationFailed(CareMatchError):
     status = 500
     type = "/problems/allocation-failed"
     title = "Allocation failed"
+
+
+class ServiceUseRejected(InvalidInput):
+    """Service-use rows or parameters collaborative filtering cannot use; the detail says which."""
+
+    type = "/problems/service-use-rejected"
+    title = "Service use rejected"
