@@ -38,9 +38,7 @@ from carematch.providers.ingest import (
     Batch,
     ImportFileError,
     Known,
-    OfferedService,
     ProviderEntry,
-    StopEntry,
     read_csv,
     validate,
 )
@@ -200,6 +198,24 @@ def _resolve(path: Path, services: Path | None, stops: Path | None) -> dict[str,
     return {PROVIDERS_FILE: path, SERVICES_FILE: services, STOPS_FILE: stops}
 
 
+_PROVIDER_FIELDS = (
+    "name",
+    "name_en",
+    "kind",
+    "ownership",
+    "region_code",
+    "lat",
+    "lon",
+    "address",
+    "phone",
+    "opening_hours",
+    "languages",
+    "capabilities",
+    "parent_id",
+    "active",
+)
+
+
 def _provider_values(e: ProviderEntry) -> dict[str, Any]:
     return {
         "name": e.name,
@@ -219,114 +235,93 @@ def _provider_values(e: ProviderEntry) -> dict[str, Any]:
     }
 
 
-def _service_key(s: OfferedService | ProviderService) -> tuple[Any, ...]:
-    return (s.service_code, s.daily_capacity, s.price, s.insured_share, s.wait_days)
+SERVICE_COLUMNS = ("service_code", "daily_capacity", "price", "insured_share", "wait_days")
+HOURS_COLUMNS = ("weekday", "opens", "closes")
+STOP_COLUMNS = ("weekday", "start_time", "end_time", "lat", "lon", "region_code", "site_name")
 
 
-def _stop_key(s: StopEntry | VanStop) -> tuple[Any, ...]:
-    return (s.weekday, s.start_time, s.end_time, s.lat, s.lon, s.region_code, s.site_name)
+def _rows(items: Sequence[Any], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Child rows as sorted tuples, so stored and wanted rows compare as equal lists."""
+    return sorted(tuple(getattr(item, c) for c in columns) for item in items)
+
+
+def _rows_of_week(entry: ProviderEntry) -> list[tuple[Any, ...]]:
+    """A provider row's parsed hours as sorted (weekday, opens, closes) tuples."""
+    return sorted(entry.hours.day_ranges())
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything the registry holds about one provider, in comparable form."""
+
+    fields: dict[str, Any]
+    hours: list[tuple[Any, ...]]
+    services: list[tuple[Any, ...]]
+    stops: list[tuple[Any, ...]]
 
 
 def _apply(session: Session, batch: Batch) -> tuple[int, int, int]:
-    """Write what changed; returns (new, updated, unchanged) providers."""
+    """Bring every provider the batch names to its wanted state; (new, updated, unchanged)."""
     entries = {e.provider_id: e for e in batch.providers}
     services = batch.services
     if services is None and any(e.services is not None for e in entries.values()):
         services = {pid: list(e.services or ()) for pid, e in entries.items()}
     stops = batch.stops
     ids = sorted(set(entries) | set(services or {}) | set(stops or {}))
-    current = repository.providers_by_id(session, ids)
-    cur_services = repository.services_of(session, ids)
-    cur_hours = repository.hours_of(session, ids)
-    cur_stops = repository.stops_of(session, ids)
+    stored = repository.providers_by_id(session, ids)
+    stored_services = repository.services_of(session, ids)
+    stored_hours = repository.hours_of(session, ids)
+    stored_stops = repository.stops_of(session, ids)
 
     counts = {"new": 0, "updated": 0, "unchanged": 0}
-    changed: list[str] = []
-    want_services: list[dict[str, Any]] = []
-    want_hours: list[dict[str, Any]] = []
-    want_stops: list[dict[str, Any]] = []
+    changed: dict[str, _State] = {}
     now = utcnow()
     for pid in ids:
-        stored = current.get(pid)
-        entry = entries.get(pid)
-        values = _provider_values(entry) if entry else None
-        kind = entry.kind if entry else stored.kind if stored else None
-        hours = (
-            [] if kind == MOBILE_VAN else entry.hours.day_ranges() if entry else None
-        )  # vans serve at their stops, not at opening hours
-        offered = services.get(pid) if services is not None and pid in services else None
-        parked = stops.get(pid) if stops is not None and pid in stops else None
-        if kind != MOBILE_VAN and cur_stops.get(pid):
-            parked = []  # no longer a van: its stops go
-        same = (
-            stored is not None
-            and (values is None or all(getattr(stored, k) == v for k, v in values.items()))
-            and (
-                hours is None
-                or sorted(hours) == [(h.weekday, h.opens, h.closes) for h in cur_hours.get(pid, [])]
-            )
-            and (
-                offered is None
-                or sorted(map(_service_key, offered))
-                == sorted(map(_service_key, cur_services.get(pid, [])))
-            )
-            and (
-                parked is None
-                or sorted(map(_stop_key, parked)) == sorted(map(_stop_key, cur_stops.get(pid, [])))
-            )
+        provider, entry = stored.get(pid), entries.get(pid)
+        current = _State(
+            {k: getattr(provider, k) for k in _PROVIDER_FIELDS} if provider else {},
+            _rows(stored_hours.get(pid, []), HOURS_COLUMNS),
+            _rows(stored_services.get(pid, []), SERVICE_COLUMNS),
+            _rows(stored_stops.get(pid, []), STOP_COLUMNS),
         )
-        if same:
+        # What is not given (no providers row, no services or stops file) stays as it is.
+        fields = _provider_values(entry) if entry else current.fields
+        is_van = fields["kind"] == MOBILE_VAN
+        hours = _rows_of_week(entry) if entry else current.hours
+        offered = current.services
+        if services is not None and pid in services:
+            offered = _rows(services[pid], SERVICE_COLUMNS)
+        parked = current.stops
+        if stops is not None and pid in stops:
+            parked = _rows(stops[pid], STOP_COLUMNS)
+        # Vans serve at their stops, not at opening hours; a provider no longer a van loses
+        # its stops.
+        wanted = _State(fields, [] if is_van else hours, offered, parked if is_van else [])
+        if provider is not None and wanted == current:
             counts["unchanged"] += 1
             continue
-        if stored is None:
-            assert values is not None  # only a providers-file row can create a provider
-            session.add(Provider(id=pid, **values, created_at=now, updated_at=now))
+        if provider is None:
+            session.add(Provider(id=pid, **fields, created_at=now, updated_at=now))
             counts["new"] += 1
         else:
-            for key, value in (values or {}).items():
-                setattr(stored, key, value)
-            stored.updated_at = now
+            for key, value in fields.items():
+                setattr(provider, key, value)
+            provider.updated_at = now
             counts["updated"] += 1
-        changed.append(pid)
-        keep_services = offered if offered is not None else cur_services.get(pid, [])
-        want_services += [
-            {
-                "provider_id": pid,
-                "service_code": s.service_code,
-                "daily_capacity": s.daily_capacity,
-                "price": s.price,
-                "insured_share": s.insured_share,
-                "wait_days": s.wait_days,
-            }
-            for s in keep_services
-        ]
-        keep_hours = (
-            hours
-            if hours is not None
-            else [(h.weekday, h.opens, h.closes) for h in cur_hours.get(pid, [])]
-        )
-        want_hours += [
-            {"provider_id": pid, "weekday": d, "opens": o, "closes": c} for d, o, c in keep_hours
-        ]
-        keep_stops = parked if parked is not None else cur_stops.get(pid, [])
-        want_stops += [
-            {
-                "provider_id": pid,
-                "weekday": s.weekday,
-                "start_time": s.start_time,
-                "end_time": s.end_time,
-                "lat": s.lat,
-                "lon": s.lon,
-                "region_code": s.region_code,
-                "site_name": s.site_name,
-            }
-            for s in keep_stops
-        ]
+        changed[pid] = wanted
     # Providers first (children refer to them), then each changed provider's children at once.
     session.flush()
-    repository.replace_children(session, ProviderService, changed, want_services)
-    repository.replace_children(session, ProviderHours, changed, want_hours)
-    repository.replace_children(session, VanStop, changed, want_stops)
+    for model, columns, part in (
+        (ProviderService, SERVICE_COLUMNS, "services"),
+        (ProviderHours, HOURS_COLUMNS, "hours"),
+        (VanStop, STOP_COLUMNS, "stops"),
+    ):
+        rows = [
+            {"provider_id": pid, **dict(zip(columns, row, strict=True))}
+            for pid, state in changed.items()
+            for row in getattr(state, part)
+        ]
+        repository.replace_children(session, model, list(changed), rows)
     session.flush()
     return counts["new"], counts["updated"], counts["unchanged"]
 
