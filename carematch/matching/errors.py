@@ -25,3 +25,17 @@ class ServiceUseRejected(InvalidInput):
 
     type = "/problems/service-use-rejected"
     title = "Service use rejected"
+
+
+class RecommendationInputRejected(InvalidInput):
+    """A demand, candidate, cost or CF score the recommender cannot use; the detail says which."""
+
+    type = "/problems/recommendation-input-rejected"
+    title = "Recommendation input rejected"
+
+
+class InvalidWeights(InvalidInput):
+    """Objective weights a user set that cannot rank: unknown names, negatives, all zero."""
+
+    type = "/problems/invalid-weights"
+    title = "Invalid weights"
