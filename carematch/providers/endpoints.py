@@ -56,8 +56,7 @@ def list_providers(
     language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
     capability: Capability | None = None,
 ) -> ProvidersPublic:
-    """Active providers, by id; filter by service offered, region (and below), kind, language
-    or capability."""
+    """Active providers by id, filtered by service, region (and below), kind, language, skill."""
     total, views = service.list_providers(
         session,
         limit=limit,
