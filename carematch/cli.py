@@ -9,7 +9,7 @@ import json
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
+from carematch.profiling.cli import profile_app
 from carematch.providers.cli import providers_app
 from carematch.vaccination.cli import vaccination_app
 
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(persons_app, name="persons")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(match_app, name="match")
+app.add_typer(profile_app, name="profile")
 app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 
@@ -169,6 +171,28 @@ def load_city(
     with session_scope() as session, err.status("linking records into persons …"):
         persons = build_persons(session)
     typer.echo(json.dumps({"persons": persons}, ensure_ascii=False))
+    if (city / "providers.csv").is_file():
+        from carematch.providers.service import load_providers
+
+        with session_scope() as session, err.status("loading the provider registry …"):
+            registry = load_providers(session, city)
+        typer.echo(json.dumps({"providers": _as_json(registry)}, ensure_ascii=False))
+    from carematch.profiling.service import build_profiles
+
+    with session_scope() as session, err.status("profiling persons …"):
+        profiles = build_profiles(session)
+    typer.echo(json.dumps({"profiles": profiles.as_dict()}, ensure_ascii=False))
+
+
+def _as_json(value: Any) -> Any:
+    """A summary object as plain JSON data (dataclass, object with as_dict, or as is)."""
+    import dataclasses
+
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 @app.command()

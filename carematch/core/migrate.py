@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "carematch.identity.models",
     "carematch.security.consent_models",
     "carematch.providers.models",
+    "carematch.profiling.models",
 )
 
 

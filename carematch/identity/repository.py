@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, case, delete, func, select, update
@@ -251,3 +251,37 @@ def delete_persons(session: Session, person_ids: set[str]) -> int:
         except IntegrityError:
             session.execute(update(Person).where(Person.id == person_id).values(record_count=0))
     return deleted
+
+
+def linked_record_rows(session: Session, person_ids: list[str] | None = None) -> Iterator[Any]:
+    """(person_id, source, record_id, attributes, sensitive) of every linked record.
+
+    Streams in batches so a city's records never sit in memory as ORM objects.
+    """
+    query = (
+        select(
+            PersonLink.person_id,
+            SourceRecord.source,
+            SourceRecord.record_id,
+            SourceRecord.attributes,
+            SourceRecord.sensitive,
+        )
+        .join(PersonLink, PersonLink.record_pk == SourceRecord.id)
+        .order_by(PersonLink.person_id, SourceRecord.source, SourceRecord.record_id)
+        .execution_options(yield_per=5_000)
+    )
+    if person_ids is not None:
+        query = query.where(PersonLink.person_id.in_(person_ids))
+    yield from session.execute(query)
+
+
+def golden_rows(session: Session, person_ids: list[str] | None = None) -> Iterator[Any]:
+    """(id, sex, birth_date, community_code, hukou) of persons (all, or the given ones)."""
+    query = (
+        select(Person.id, Person.sex, Person.birth_date, Person.community_code, Person.hukou)
+        .order_by(Person.id)
+        .execution_options(yield_per=10_000)
+    )
+    if person_ids is not None:
+        query = query.where(Person.id.in_(person_ids))
+    yield from session.execute(query)

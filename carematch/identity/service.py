@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -640,3 +640,44 @@ def refresh_persons(session: Session, person_ids: set[str]) -> None:
             for key, value in values.items():
                 setattr(person, key, value)
     session.flush()
+
+
+@dataclass(frozen=True)
+class LinkedRecord:
+    """A source record's own columns (ordinary and sensitive, decrypted) and its person."""
+
+    person_id: str
+    source: str
+    record_id: str
+    values: dict[str, Any]
+
+
+def linked_records(session: Session, person_ids: list[str] | None = None) -> Iterator[LinkedRecord]:
+    """Every linked record's source columns, for the profiling pipeline (decrypted here).
+
+    Args:
+        person_ids: only these persons' records (the online path); all when None.
+    """
+    for person_id, source, record_id, attributes, sensitive in repository.linked_record_rows(
+        session, person_ids
+    ):
+        values = json.loads(attributes or "{}")
+        if sensitive:
+            values.update(json.loads(sensitive))
+        yield LinkedRecord(person_id, source, record_id, values)
+
+
+def golden_records(
+    session: Session, person_ids: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Persons' golden fields the profiling pipeline starts from (no identifying field)."""
+    for person_id, sex, birth_date, community_code, hukou in repository.golden_rows(
+        session, person_ids
+    ):
+        yield {
+            "person_id": person_id,
+            "sex": sex,
+            "birth_date": birth_date,
+            "community_code": community_code,
+            "hukou": hukou,
+        }

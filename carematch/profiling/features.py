@@ -1,0 +1,386 @@
+"""The features view (特征宽表): one row per person with every feature of the dictionary.
+
+A pipeline of named SQL steps over the linked source records, run through one DuckDB
+connection (the SQL is written once and transpiled with SQLGlot for another engine). The
+inputs are Arrow tables, one per departmental source, each with ``person_id`` and that
+source's typed columns (see :data:`SOURCE_COLUMNS`), plus ``persons`` (the golden records).
+The same pipeline serves a whole city (batch) and one person (online: the same steps over
+that person's rows only), so the two cannot disagree.
+
+Choices where the sources disagree or are silent (docs/data-dictionary.md, "Features"):
+
+- the latest record wins for measurements (by visit, survey or settlement date);
+- occupation and insurance come from the employer's social-security record when there is
+  one (the employer declares them), else from police registration / the latest settlement;
+- ``hukou`` from police registration, else the golden record;
+- ``residence_months`` counts from the arrival date, or from birth for a local without one,
+  and is unknown for anyone the police registry does not list;
+- ``household_status`` is ``general`` for a household the civil-affairs registry does not
+  list; ``income_12m`` is 0 when unknown (as the dictionary says);
+- ``oop_12m`` is the household's out-of-pocket sum over the last 12 months when the person
+  belongs to a registered household, else the person's own;
+- ``doses_overdue`` comes from the vaccination forecaster over the immunization registry's
+  doses; a person the registry does not list counts 0 (no history to judge), and
+  ``immunization_record`` says whether the registry lists the person at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+
+# The typed columns the pipeline reads from each source (beyond person_id and record_id).
+SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    "police": {
+        "hukou": pa.string(),
+        "origin_province": pa.string(),
+        "arrival_date": pa.date32(),
+        "has_residence_permit": pa.bool_(),
+        "occupation": pa.string(),
+        "moves_12m": pa.int64(),
+        "community_code": pa.string(),
+    },
+    "ehr": {
+        "conditions": pa.list_(pa.string()),
+        "sbp": pa.int64(),
+        "dbp": pa.int64(),
+        "glucose": pa.float64(),
+        "last_visit_date": pa.date32(),
+        "last_followup_date": pa.date32(),
+        "signed_family_doctor": pa.bool_(),
+        "is_pregnant": pa.bool_(),
+        "disability_level": pa.int64(),
+        "lives_alone": pa.bool_(),
+        "community_code": pa.string(),
+    },
+    "insurance": {
+        "settlement_date": pa.date32(),
+        "insurance_type": pa.string(),
+        "insured_locally": pa.bool_(),
+        "out_of_pocket": pa.float64(),
+    },
+    "social_security": {"occupation": pa.string(), "insurance_type": pa.string()},
+    "immunization": {"doses": pa.string()},
+    "poverty": {
+        "household_id": pa.string(),
+        "household_status": pa.string(),
+        "income_12m": pa.float64(),
+    },
+    "survey": {"survey_date": pa.date32(), "phq9": pa.int64(), "gad7": pa.int64()},
+}
+PERSON_COLUMNS: dict[str, pa.DataType] = {
+    "person_id": pa.string(),
+    "sex": pa.string(),
+    "birth_date": pa.date32(),
+    "community_code": pa.string(),
+    "hukou": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named SQL step: ``CREATE TABLE name AS sql``."""
+
+    name: str
+    sql: str
+
+
+def _latest(source: str, order: str, columns: str) -> str:
+    return f"""
+        SELECT person_id, {columns} FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY person_id ORDER BY {order}, record_id
+            ) AS rn
+            FROM src_{source}
+        ) WHERE rn = 1"""
+
+
+# Every step reads the inputs or earlier steps; :as_of is the evaluation date literal.
+STEPS: tuple[Step, ...] = (
+    Step(
+        "f_police",
+        _latest(
+            "police",
+            "arrival_date DESC NULLS LAST",
+            "hukou, origin_province, arrival_date, has_residence_permit, occupation, "
+            "moves_12m, community_code",
+        ),
+    ),
+    Step(
+        "f_ehr",
+        _latest(
+            "ehr",
+            "last_visit_date DESC NULLS LAST",
+            "sbp, dbp, glucose, signed_family_doctor, is_pregnant, disability_level, "
+            "lives_alone, community_code",
+        ),
+    ),
+    Step(
+        "f_ehr_all",
+        """
+        SELECT person_id,
+               max(last_followup_date) AS last_followup,
+               bool_or(coalesce(signed_family_doctor, FALSE)) AS any_signed
+        FROM src_ehr GROUP BY person_id""",
+    ),
+    Step(
+        # Condition codes from every EHR record, plus pregnancy and disability as conditions
+        # so that has('pregnancy') and has('disability') agree with the flags.
+        "f_conditions",
+        """
+        SELECT person_id, list_sort(list_distinct(list(code))) AS conditions FROM (
+            SELECT person_id, unnest(conditions) AS code FROM src_ehr
+            UNION ALL SELECT person_id, 'pregnancy' FROM f_ehr WHERE is_pregnant
+            UNION ALL SELECT person_id, 'disability' FROM f_ehr WHERE disability_level > 0
+        ) WHERE code IS NOT NULL GROUP BY person_id""",
+    ),
+    Step(
+        "f_settlement",
+        _latest(
+            "insurance",
+            "settlement_date DESC NULLS LAST",
+            "insurance_type AS settled_insurance, insured_locally",
+        ),
+    ),
+    Step(
+        "f_oop_person",
+        """
+        SELECT person_id, sum(out_of_pocket) AS oop
+        FROM src_insurance
+        WHERE settlement_date > :as_of - INTERVAL 12 MONTH AND settlement_date <= :as_of
+        GROUP BY person_id""",
+    ),
+    Step(
+        "f_social",
+        _latest("social_security", "record_id", "occupation, insurance_type"),
+    ),
+    Step(
+        "f_poverty",
+        _latest("poverty", "record_id", "household_id, household_status, income_12m"),
+    ),
+    Step(
+        "f_household_oop",
+        """
+        SELECT p.household_id, sum(o.oop) AS oop
+        FROM f_poverty p JOIN f_oop_person o USING (person_id)
+        WHERE p.household_id IS NOT NULL
+        GROUP BY p.household_id""",
+    ),
+    Step(
+        "f_survey",
+        _latest("survey", "survey_date DESC NULLS LAST", "phq9, gad7"),
+    ),
+    Step(
+        # Residence counts from arrival; a local without an arrival date has lived here
+        # since birth; anyone else (no police registration) is unknown.
+        "f_since",
+        """
+        SELECT b.person_id,
+               CASE WHEN pol.arrival_date IS NOT NULL THEN pol.arrival_date
+                    WHEN coalesce(pol.hukou, b.hukou) = 'local' THEN b.birth_date
+               END AS since
+        FROM persons b LEFT JOIN f_police pol USING (person_id)""",
+    ),
+    Step(
+        "features",
+        """
+        SELECT
+            b.person_id,
+            CASE WHEN b.birth_date IS NULL OR b.birth_date > :as_of THEN NULL
+                 ELSE date_diff('year', b.birth_date, :as_of)
+                      - CASE WHEN strftime(:as_of, '%m%d') < strftime(b.birth_date, '%m%d')
+                             THEN 1 ELSE 0 END
+            END AS age,
+            b.sex,
+            coalesce(pol.hukou, b.hukou) AS hukou,
+            CASE WHEN coalesce(pol.hukou, b.hukou) = 'migrant' THEN pol.origin_province END
+                AS origin_province,
+            CASE WHEN r.since IS NULL OR r.since > :as_of THEN NULL
+                 ELSE date_diff('month', r.since, :as_of)
+                      - CASE WHEN day(:as_of) < day(r.since) THEN 1 ELSE 0 END
+            END AS residence_months,
+            coalesce(pol.has_residence_permit, FALSE) AS has_residence_permit,
+            coalesce(pol.moves_12m, 0) AS moves_12m,
+            coalesce(soc.occupation, pol.occupation) AS occupation,
+            coalesce(soc.insurance_type, st.settled_insurance) AS insurance,
+            coalesce(st.insured_locally, soc.insurance_type IS NOT NULL
+                     AND soc.insurance_type <> 'none') AS insured_locally,
+            coalesce(pov.household_status, 'general') AS household_status,
+            coalesce(hh.oop, op.oop, 0.0) AS oop_12m,
+            coalesce(pov.income_12m, 0.0) AS income_12m,
+            coalesce(e.is_pregnant, FALSE) AS is_pregnant,
+            coalesce(e.disability_level, 0) AS disability_level,
+            coalesce(e.lives_alone, FALSE) AS lives_alone,
+            coalesce(ea.any_signed, FALSE) AS signed_family_doctor,
+            coalesce(b.community_code, pol.community_code, e.community_code) AS community,
+            ea.last_followup,
+            e.sbp, e.dbp, e.glucose,
+            sv.phq9, sv.gad7,
+            coalesce(v.doses_overdue, 0) AS doses_overdue,
+            v.person_id IS NOT NULL AS immunization_record,
+            coalesce(c.conditions, []::VARCHAR[]) AS conditions
+        FROM persons b
+        LEFT JOIN f_police pol USING (person_id)
+        LEFT JOIN f_ehr e USING (person_id)
+        LEFT JOIN f_ehr_all ea USING (person_id)
+        LEFT JOIN f_conditions c USING (person_id)
+        LEFT JOIN f_settlement st USING (person_id)
+        LEFT JOIN f_oop_person op USING (person_id)
+        LEFT JOIN f_social soc USING (person_id)
+        LEFT JOIN f_poverty pov USING (person_id)
+        LEFT JOIN f_household_oop hh ON hh.household_id = pov.household_id
+        LEFT JOIN f_survey sv USING (person_id)
+        LEFT JOIN vaccination v USING (person_id)
+        LEFT JOIN f_since r USING (person_id)""",
+    ),
+)
+
+# What the final step writes, in order (feature dictionary names plus the conditions list).
+FEATURE_COLUMNS = (
+    "age",
+    "sex",
+    "hukou",
+    "origin_province",
+    "residence_months",
+    "has_residence_permit",
+    "moves_12m",
+    "occupation",
+    "insurance",
+    "insured_locally",
+    "household_status",
+    "oop_12m",
+    "income_12m",
+    "is_pregnant",
+    "disability_level",
+    "lives_alone",
+    "signed_family_doctor",
+    "community",
+    "last_followup",
+    "sbp",
+    "dbp",
+    "glucose",
+    "phq9",
+    "gad7",
+    "doses_overdue",
+    "immunization_record",
+)
+
+OverdueCounter = Callable[[date, Sequence[date | None], Sequence[str | None]], list[int]]
+
+
+def empty_source(source: str) -> pa.Table:
+    """An input table with no rows and the source's columns (a source may be absent)."""
+    fields = [pa.field("person_id", pa.string()), pa.field("record_id", pa.string())]
+    fields += [pa.field(name, kind) for name, kind in SOURCE_COLUMNS[source].items()]
+    return pa.schema(fields).empty_table()
+
+
+def source_table(source: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """An input table from plain rows (``person_id``, ``record_id`` and source columns).
+
+    Values are coerced to the column's type; a value that cannot be read is a ValueError
+    naming the source and column (ingest has validated them, so this means a bug upstream).
+    """
+    schema = empty_source(source).schema
+    columns: dict[str, list[Any]] = {f.name: [] for f in schema}
+    for row in rows:
+        for name in columns:
+            columns[name].append(row.get(name))
+    try:
+        return pa.table(
+            {f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValueError(f"source {source}: {exc}") from exc
+
+
+def persons_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """The golden records the features start from (one row per person)."""
+    schema = pa.schema([pa.field(n, t) for n, t in PERSON_COLUMNS.items()])
+    return pa.table(
+        {f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema},
+        schema=schema,
+    )
+
+
+def _literal(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def compute_features(
+    persons: pa.Table,
+    sources: Mapping[str, pa.Table],
+    as_of: date,
+    count_overdue: OverdueCounter,
+    *,
+    con: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> pa.Table:
+    """Every feature for every person in ``persons``, as of ``as_of``.
+
+    Args:
+        persons: golden records (:func:`persons_table`).
+        sources: source name → input table (:func:`source_table`); missing sources are empty.
+        as_of: the evaluation date.
+        count_overdue: the vaccination forecaster's batch count
+            (``(as_of, births, dose_texts) -> counts``).
+        con: a DuckDB connection to run on (a private one by default).
+        progress: called with each step's name as it starts.
+
+    Returns:
+        One row per person: ``person_id``, :data:`FEATURE_COLUMNS` and ``conditions``.
+    """
+    import duckdb
+
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        con.register("persons", persons)
+        for source in SOURCE_COLUMNS:
+            con.register(f"src_{source}", sources.get(source, empty_source(source)))
+        if progress:
+            progress("vaccination")
+        con.register("vaccination", _vaccination(con, as_of, count_overdue))
+        literal = _literal(as_of)
+        for step in STEPS:
+            if progress:
+                progress(step.name)
+            con.execute(
+                f'CREATE OR REPLACE TEMP TABLE "{step.name}" AS '
+                + step.sql.replace(":as_of", literal)
+            )
+        table = con.sql(
+            "SELECT person_id, "
+            + ", ".join(FEATURE_COLUMNS)
+            + ", conditions FROM features ORDER BY person_id"
+        ).to_arrow_table()
+        for step in STEPS:
+            con.execute(f'DROP TABLE IF EXISTS "{step.name}"')
+        return table
+    finally:
+        if own:
+            con.close()
+
+
+def _vaccination(con: Any, as_of: date, count_overdue: OverdueCounter) -> pa.Table:
+    """doses_overdue per person listed by the immunization registry."""
+    rows = con.sql(
+        """
+        SELECT i.person_id, any_value(p.birth_date) AS birth_date,
+               string_agg(i.doses, '|' ORDER BY i.record_id) AS doses
+        FROM src_immunization i JOIN persons p USING (person_id)
+        GROUP BY i.person_id ORDER BY i.person_id"""
+    ).to_arrow_table()
+    births = rows.column("birth_date").to_pylist()
+    doses = rows.column("doses").to_pylist()
+    counts = count_overdue(as_of, births, doses) if births else []
+    return pa.table(
+        {
+            "person_id": rows.column("person_id"),
+            "doses_overdue": pa.array(counts, type=pa.int64()),
+        }
+    )

@@ -1,0 +1,80 @@
+"""Every query of the profiling domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from carematch.profiling.models import Demand
+from carematch.security.jurisdiction import region_prefix
+
+BATCH = 5_000
+
+
+def demand_states(session: Session) -> dict[str, str]:
+    """Every demand's id and status."""
+    return dict(session.execute(select(Demand.id, Demand.status)).tuples().all())
+
+
+def insert_demands(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new demands in batches (core insert: a city raises millions)."""
+    # ``because`` is encrypted by its column type (EncryptedText) on the way in.
+    for i in range(0, len(rows), BATCH):
+        session.execute(insert(Demand), list(rows[i : i + BATCH]))
+
+
+def touch_demands(
+    session: Session, seen: Sequence[tuple[str, str]], as_of: date, now: datetime
+) -> None:
+    """Demands whose tag still holds: refresh their explanation and when they were seen."""
+    # Core UPDATE with executemany: the ORM's bulk-by-primary-key mode cannot refresh many
+    # rows with one statement keyed on another parameter name.
+    table = cast(Table, Demand.__table__)
+    statement = update(table).where(table.c.id == bindparam("demand_id"))
+    for i in range(0, len(seen), BATCH):
+        session.execute(
+            statement,
+            [
+                {"demand_id": did, "because": because, "as_of": as_of, "last_seen_at": now}
+                for did, because in seen[i : i + BATCH]
+            ],
+        )
+
+
+def close_demands(session: Session, ids: Sequence[str], reason: str, now: datetime) -> None:
+    """Open demands whose tag no longer holds."""
+    for i in range(0, len(ids), BATCH):
+        session.execute(
+            update(Demand)
+            .where(Demand.id.in_(ids[i : i + BATCH]), Demand.status == "open")
+            .values(status="closed", closed_reason=reason, status_changed_at=now)
+        )
+
+
+def list_demands(
+    session: Session,
+    jurisdiction: str | None,
+    *,
+    status: str | None,
+    tag: str | None,
+    service: str | None,
+    community: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Demand]]:
+    """Demands inside a jurisdiction (None = all), filtered, by priority then id."""
+    stmt = select(Demand)
+    if jurisdiction is not None:
+        stmt = stmt.where(Demand.community_code.like(region_prefix(jurisdiction) + "%"))
+    if community:
+        stmt = stmt.where(Demand.community_code.like(region_prefix(community) + "%"))
+    for column, value in ((Demand.status, status), (Demand.tag, tag), (Demand.service, service)):
+        if value:
+            stmt = stmt.where(column == value)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(stmt.order_by(Demand.priority, Demand.id).limit(limit).offset(offset))
+    return total, list(items)
