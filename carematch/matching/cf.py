@@ -543,7 +543,11 @@ def hit_rate(
     training data, so such a held-out item is a miss. The model must be fitted on
     ``hold_out.train``.
     """
-    if model.items != hold_out.train.items or model.persons != hold_out.train.persons:
+    if (
+        model.items != hold_out.train.items
+        or model.persons != hold_out.train.persons
+        or not np.array_equal(model._visits, hold_out.train.visits_per_item())
+    ):
         raise ServiceUseRejected("the model was not fitted on this split's training visits")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ServiceUseRejected(f"k must be a whole number ≥ 1, got {k!r}")
