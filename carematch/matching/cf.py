@@ -326,7 +326,7 @@ class ALSParams:
 
 
 DEFAULT_GRID: tuple[ALSParams, ...] = tuple(
-    ALSParams(factors=f, alpha=a) for f in (8, 16, 32) for a in (1.0, 4.0, 16.0)
+    ALSParams(factors=f, alpha=a) for f in (8, 16, 32, 64) for a in (1.0, 4.0, 16.0)
 )
 """Grid :func:`tune` searches: latent dimensions × weight of the evidence."""
 
