@@ -40,6 +40,7 @@ class Tag:
     groups: tuple[str, ...]
     services: tuple[str, ...]
     priority: int
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ def default_library() -> TagLibrary:
 
 @lru_cache(maxsize=1)
 def _default_library() -> TagLibrary:
+    from carematch.providers.catalogue import CAPABILITIES
+
     path = resources.files("carematch.profiling").joinpath("tags.yaml")
-    return load_library(Path(str(path)), service_codes())
+    return load_library(Path(str(path)), service_codes(), CAPABILITIES)
 
 
 def service_codes() -> frozenset[str]:
@@ -90,7 +93,9 @@ def service_codes() -> frozenset[str]:
     return frozenset(entry["code"] for entry in yaml.safe_load(text))
 
 
-def load_library(path: Path, services: Iterable[str]) -> TagLibrary:
+def load_library(
+    path: Path, services: Iterable[str], capabilities: Iterable[str] | None = None
+) -> TagLibrary:
     """Load and check a tag library; every problem in the file is reported at once.
 
     Raises:
@@ -132,6 +137,14 @@ def load_library(path: Path, services: Iterable[str]) -> TagLibrary:
             for s in tag_services
             if s not in known_services
         ]
+        tag_needs = tuple(entry.get("needs") or ())
+        if capabilities is not None:
+            known_caps = frozenset(capabilities)
+            problems += [
+                f"{where}: unknown capability {n!r} in needs"
+                for n in tag_needs
+                if n not in known_caps
+            ]
         if entry.get("priority") not in PRIORITIES:
             problems.append(f"{where}: priority must be one of {PRIORITIES}")
         tags[tag_id] = Tag(
@@ -143,6 +156,7 @@ def load_library(path: Path, services: Iterable[str]) -> TagLibrary:
             groups=tag_groups,
             services=tag_services,
             priority=int(entry.get("priority") or 3),
+            needs=tag_needs,
         )
     try:
         rules = load_rules(

@@ -108,6 +108,7 @@ class _ServiceIndex:
         self.owner = np.array(owner, dtype=np.int64)
         self.starts = np.array(starts, dtype=np.int64)
         self.ends = np.array(ends, dtype=np.int64)
+        self.hours_at = {(s.provider_id, s.lat, s.lon): s.hours for s in sites}
 
     def open_mask(self, second: int) -> np.ndarray:
         """Which sites are open at ``second`` of the week."""
@@ -142,6 +143,16 @@ class ServiceMap:
     def services(self) -> frozenset[str]:
         """Service codes with at least one site."""
         return frozenset(self._indexes)
+
+    def site_hours(
+        self, service: str, provider_id: str, lat: float, lon: float
+    ) -> WeeklyHours | None:
+        """The weekly hours of a provider's site for a service (a candidate's ``lat``/``lon``).
+
+        The recommender derives the earliest slot from them; None when there is no such site.
+        """
+        index = self._indexes.get(service)
+        return index.hours_at.get((provider_id, lat, lon)) if index else None
 
     def site_count(self, service: str) -> int:
         """How many sites give ``service``."""
