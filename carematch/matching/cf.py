@@ -310,11 +310,11 @@ class ALSParams:
 
     def __post_init__(self) -> None:
         checks = {
-            "factors": isinstance(self.factors, int) and self.factors >= 1,
+            "factors": _whole(self.factors),
             "regularization": self.regularization >= 0,
             "alpha": self.alpha > 0,
-            "iterations": isinstance(self.iterations, int) and self.iterations >= 1,
-            "num_threads": isinstance(self.num_threads, int) and self.num_threads >= 1,
+            "iterations": _whole(self.iterations),
+            "num_threads": _whole(self.num_threads),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -323,6 +323,11 @@ class ALSParams:
                 "num_threads are whole numbers ≥ 1, alpha > 0, regularization ≥ 0)",
                 parameters=bad,
             )
+
+
+def _whole(value: Any) -> bool:
+    """A whole number ≥ 1 (bool excluded: True is an int to Python, not a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 DEFAULT_GRID: tuple[ALSParams, ...] = tuple(
@@ -471,7 +476,8 @@ class CollaborativeFilter(_Ranker):
         )
 
     def _preference(self, rows: np.ndarray) -> np.ndarray:
-        warm = rows >= 0
+        # A person without training visits has only the random-start factors: popularity then.
+        warm = (rows >= 0) & self._active[np.maximum(rows, 0)]
         out = np.broadcast_to(self._popularity, (rows.size, self._popularity.size)).copy()
         if warm.any():
             out[warm] = self.user_factors[rows[warm]] @ self.item_factors.T

@@ -388,6 +388,7 @@ def test_empty_and_ragged_input_is_rejected() -> None:
     "params",
     [
         {"factors": 0},
+        {"factors": True},
         {"alpha": 0.0},
         {"regularization": -1.0},
         {"iterations": 0},
