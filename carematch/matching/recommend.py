@@ -56,6 +56,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -404,7 +405,7 @@ def normalise_weights(weights: Mapping[str, float] | None = None) -> dict[str, f
     clean: dict[str, float] = {}
     for name in WEIGHT_NAMES:
         value = weights.get(name, 0.0)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidWeights(f"weight {name!r} is {value!r}, not a number")
         if not (math.isfinite(value) and value >= 0):
             raise InvalidWeights(f"weight {name!r} is {value!r}; weights must be finite and >= 0")
@@ -631,7 +632,9 @@ def _reason(
 
 
 def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    # numbers.Real rather than float: NumPy scalars (cf.py's float32 scores, pandas columns)
+    # are real numbers too.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_demand(demand: Demand) -> None:
@@ -670,7 +673,7 @@ def _check_option(option: Option, as_of: datetime, seen: set[str]) -> None:
                 f"slot of {pid} ({option.slot.isoformat()}) is before the demand's as-of time"
             )
     r = option.ratings
-    if isinstance(r.count, bool) or not isinstance(r.count, int) or r.count < 0:
+    if isinstance(r.count, bool) or not isinstance(r.count, numbers.Integral) or r.count < 0:
         raise RecommendationInputRejected(f"rating count of {pid} is {r.count!r}")
     if r.count and not (_finite(r.mean) and 1 <= r.mean <= 5):
         raise RecommendationInputRejected(f"mean rating of {pid} is {r.mean!r}, not 1-5")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
@@ -715,3 +716,21 @@ def test_a_provider_offered_twice_is_rejected():
 def test_a_cost_function_giving_a_bad_amount_is_rejected(amount):
     with pytest.raises(RecommendationInputRejected, match="cost of P1"):
         recommend(demand(), [option("P1")], cost=lambda o: amount)
+
+
+def test_numpy_numbers_are_numbers():
+    # cf.py scores in float32 and a registry read through pandas gives NumPy scalars.
+    rated = Option(
+        "P1", np.float64(0.5), AS_OF, np.float32(10.0), ratings=Ratings(np.int64(3), 4.5)
+    )
+
+    result = recommend(
+        demand(),
+        [rated, option("P2", km=2.0)],
+        weights={"distance": np.float32(1), "cf": np.int64(1)},
+        cf={"P1": np.float32(0.75)},
+    )
+
+    assert [r.provider_id for r in result.ranking] == ["P1", "P2"]
+    assert result.ranking[0].cf == 0.75
+    assert result.weights["distance"] == 0.5
