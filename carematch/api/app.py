@@ -13,6 +13,7 @@ from carematch.core.logging import configure_logging
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
+from carematch.matching.endpoints import router as matching_router
 from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
     api.include_router(exchange_router)
     api.include_router(providers_router)
     api.include_router(profiling_router)
+    api.include_router(matching_router)
     api.include_router(vaccination_router)
     app.include_router(api)
 

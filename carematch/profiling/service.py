@@ -263,6 +263,17 @@ def person_profile(
     return PersonProfile(person_id, as_of.isoformat(), shown, tags, demands)
 
 
+def open_demands(session: Session, person_id: str) -> list[Demand]:
+    """A person's open demands, most urgent first (the caller has checked the jurisdiction)."""
+    return list(
+        session.scalars(
+            select(Demand)
+            .where(Demand.person_id == person_id, Demand.status == "open")
+            .order_by(Demand.priority, Demand.tag, Demand.service)
+        )
+    )
+
+
 def list_demands(
     session: Session,
     principal: Principal,

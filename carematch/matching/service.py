@@ -1,0 +1,196 @@
+"""Use cases of matching: recommend providers for a person's demands.
+
+The person's place is their community's centre (the registry geocodes communities, not
+homes); candidates come from the service map; the recommender ranks them. Until the policy
+issue computes benefits, the cost of an option is its price; until bookings and ratings are
+stored, the slot is derived from opening hours and the provider's wait, and every provider
+starts from the same satisfaction prior (say so on the page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from carematch.core.clock import utcnow
+from carematch.core.errors import CareMatchError
+from carematch.core.models import Region
+from carematch.identity.service import visible_person
+from carematch.matching.recommend import (
+    Demand,
+    Option,
+    estimated_earliest_slot,
+    format_reason,
+    recommend,
+)
+from carematch.profiling.service import open_demands
+from carematch.profiling.tags import default_library
+from carematch.providers.catalogue import service_catalogue
+from carematch.providers.service import check_service, registry
+from carematch.security import audit
+from carematch.security.authz import Principal
+
+CANDIDATES = 30
+Gettext = Callable[[str], str]
+
+
+class NoLocation(CareMatchError):
+    """The person's community has no known place, so distances cannot be measured."""
+
+    status = 409
+    type = "/problems/no-location"
+    title = "Location unknown"
+
+
+@dataclass
+class Choice:
+    """One recommended provider for one demand, ready to show."""
+
+    provider_id: str
+    name: str
+    name_en: str
+    rank: int
+    score: float
+    on_front: bool
+    distance_km: float
+    lat: float
+    lon: float
+    slot: str
+    reason: str
+    scores: dict[str, float]
+
+
+@dataclass
+class ServiceRecommendation:
+    """The ranked providers for one service a person needs."""
+
+    service: str
+    service_name: str
+    service_name_en: str
+    tags: list[str]
+    choices: list[Choice] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PersonRecommendations:
+    """Every open need of a person with its ranked providers, and where the person is."""
+
+    person_id: str
+    lat: float
+    lon: float
+    services: list[ServiceRecommendation]
+
+
+def person_location(session: Session, community_code: str | None) -> tuple[float, float]:
+    """The centre of the person's community (or of the nearest enclosing region that has one)."""
+    code = community_code
+    while code:
+        region = session.get(Region, code)
+        if region is None:
+            break
+        if region.lat is not None and region.lon is not None:
+            return region.lat, region.lon
+        code = region.parent_code
+    raise NoLocation("the person's community has no known location")
+
+
+def recommend_for_person(
+    session: Session,
+    principal: Principal,
+    person_id: str,
+    *,
+    gettext: Gettext,
+    service: str | None = None,
+    weights: Mapping[str, float] | None = None,
+    at: datetime | None = None,
+    limit: int = 5,
+) -> PersonRecommendations:
+    """Ranked providers for each service the person's open demands call for (or one service).
+
+    404 outside the jurisdiction (like any person read); the read is audited.
+    """
+    person = visible_person(session, principal, person_id)
+    audit.record(
+        session,
+        actor=principal.username,
+        action="recommend",
+        entity="person",
+        entity_id=person_id,
+        detail={"service": service},
+    )
+    lat, lon = person_location(session, person.community_code)
+    library = default_library()
+    wanted: dict[str, list[str]] = {}
+    if service is not None:
+        check_service(service)
+        wanted[service] = []
+    else:
+        for need in open_demands(session, person_id):
+            wanted.setdefault(need.service, []).append(need.tag)
+    when = at or utcnow()
+    snapshot = registry(session)
+    catalogue = service_catalogue()
+    out = []
+    for code, tags in wanted.items():
+        needs = tuple(sorted({n for t in tags if t in library.tags for n in library.tags[t].needs}))
+        demand = Demand(code, lat, lon, when, needs=needs)
+        options = []
+        located = {}
+        for candidate in snapshot.map.nearest(code, lat, lon, when, CANDIDATES):
+            located[candidate.provider_id] = candidate
+            provider = snapshot.providers[candidate.provider_id]
+            offer = snapshot.offers[(candidate.provider_id, code)]
+            hours = snapshot.map.site_hours(
+                code, candidate.provider_id, candidate.lat, candidate.lon
+            )
+            slot = estimated_earliest_slot(hours, when, offer.wait_days) if hours else None
+            options.append(
+                Option(
+                    candidate.provider_id,
+                    candidate.distance_km,
+                    slot,
+                    price=offer.price,
+                    capabilities=frozenset(provider.capabilities),
+                    languages=frozenset(provider.languages),
+                )
+            )
+        info = catalogue.get(code)
+        entry = ServiceRecommendation(
+            code, info.name if info else code, info.name_en if info else code, tags
+        )
+        if options:
+            result = recommend(demand, options, weights=weights)
+            entry.weights = dict(result.weights)
+            for item in result.ranking[:limit]:
+                provider = snapshot.providers[item.provider_id]
+                site = located[item.provider_id]
+                entry.choices.append(
+                    Choice(
+                        provider_id=item.provider_id,
+                        name=provider.name,
+                        name_en=provider.name_en,
+                        rank=item.rank,
+                        score=round(item.score, 4),
+                        on_front=item.on_front,
+                        distance_km=round(item.objectives.distance_km, 3),
+                        lat=site.lat,
+                        lon=site.lon,
+                        slot=item.slot.isoformat(),
+                        reason=format_reason(item.reason, gettext),
+                        scores={k: round(v, 4) for k, v in item.scores.items()},
+                    )
+                )
+        out.append(entry)
+    return PersonRecommendations(person_id, lat, lon, out)
+
+
+def as_json(recommendations: PersonRecommendations) -> dict[str, Any]:
+    """Plain JSON data of a person's recommendations (for the API and the page's map)."""
+    from dataclasses import asdict
+
+    return asdict(recommendations)
