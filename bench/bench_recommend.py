@@ -9,10 +9,10 @@ score per provider stands in for carematch/matching/cf.py.
 
 The service map is built once. Then 1,000 random requests (a person somewhere in the city, a
 service, languages, the capability the service calls for, a time in the week), each timed end
-to end: the geo search (k nearest providers, default 50), the options (slot from hours and wait
-days), the engine (scores, Pareto front, weighted ranking, reason parts) and the rendering of
-the top ten reason lines in Chinese. The geo search alone is the baseline, timed on the same
-requests in the same loop.
+to end: the geo search (k nearest providers, default 50), the options (each site's hours from
+``ServiceMap.site_hours``, the slot from hours and wait days), the engine (scores, Pareto
+front, weighted ranking, reason parts) and the rendering of the top ten reason lines in
+Chinese. The geo search alone is the baseline, timed on the same requests in the same loop.
 
 Prints one JSON line and rewrites the "recommend" section of docs/benchmarks.md.
 
@@ -114,7 +114,6 @@ class Profile:
 @dataclass
 class City:
     sites: list[Site]
-    hours: dict[tuple[str, str | None], WeeklyHours]  # (provider, van stop label) → hours
     offers: dict[tuple[str, str], tuple[float, int]]  # (provider, service) → (price, wait days)
     profiles: dict[str, Profile]
     cf: dict[str, float]
@@ -134,7 +133,7 @@ def generate(rng: np.random.Generator, n: int, centres: np.ndarray) -> City:
     """A plausible registry of n providers (see the module docstring)."""
     kinds = rng.choice(list(KINDS), size=n, p=list(KINDS.values()))
     where = _points(rng, centres, n)
-    city = City([], {}, {}, {}, {})
+    city = City([], {}, {}, {})
     for i in range(n):
         pid, kind = f"PRV{i + 1:05d}", str(kinds[i])
         if kind == "ngo":
@@ -169,13 +168,11 @@ def generate(rng: np.random.Generator, n: int, centres: np.ndarray) -> City:
                     [(day * DAY + parse_clock(start), day * DAY + parse_clock(end))]
                 )
                 label = f"stop {day + 1}"
-                city.hours[(pid, label)] = window
                 city.sites.append(
                     Site(pid, float(stops[day, 0]), float(stops[day, 1]), window, codes, label)
                 )
         else:
             week = parse_hours(_HOURS[str(rng.choice(KIND_HOURS[kind]))])
-            city.hours[(pid, None)] = week
             city.sites.append(Site(pid, lat, lon, week, codes))
     return city
 
@@ -228,11 +225,14 @@ def serve(
     for c in found:
         price, wait = city.offers[(c.provider_id, d.service)]
         profile = city.profiles[c.provider_id]
+        # The site's hours as a caller gets them: from the map, by the candidate's site.
+        hours = smap.site_hours(d.service, c.provider_id, c.lat, c.lon)
+        assert hours is not None  # every candidate comes from a site of the map
         options.append(
             Option(
                 c.provider_id,
                 c.distance_km,
-                estimated_earliest_slot(city.hours[(c.provider_id, c.label)], d.as_of, wait),
+                estimated_earliest_slot(hours, d.as_of, wait),
                 price,
                 profile.capabilities,
                 profile.languages,

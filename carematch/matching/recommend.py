@@ -207,7 +207,8 @@ def estimated_earliest_slot(hours: WeeklyHours, as_of: datetime, wait_days: int)
     day, and the slot is the first moment the site is open from then on.
 
     Args:
-        hours: the site's weekly hours (a van's stop window for a van).
+        hours: the site's weekly hours (a van's stop window for a van), e.g.
+            ``ServiceMap.site_hours(service, c.provider_id, c.lat, c.lon)`` of a candidate c.
         as_of: when the person asks; naive means city time.
         wait_days: 0 or more.
 
