@@ -19,13 +19,18 @@ from carematch.identity.models import ReviewPair, SourceRecord
 from carematch.identity.repository import list_persons
 from carematch.identity.review_endpoints import REVIEWERS
 from carematch.identity.schemas import PersonSummary
+from carematch.matching.service import NoLocation, recommend_for_person
+from carematch.profiling.service import person_profile
+from carematch.profiling.tags import default_library
 from carematch.security import audit
 from carematch.security.authz import Principal, require
 from carematch.web import i18n
+from carematch.web.cockpit.data import district_overview, district_shapes
 from carematch.web.guards import page_guard
 from carematch.web.templating import render
 from carematch.web.workbench import review
 from carematch.web.workbench.csrf import check_csrf, token_for
+from carematch.web.workbench.profile import tag_views
 from carematch.web.workbench.records import SEX_LABELS, record_view, region_namer
 
 STAFF = ("official", "doctor", "vaccinator", "grid_worker", "civil_affairs")
@@ -173,7 +178,12 @@ def person_page(
     locale = i18n.negotiate(request)
     region_name = region_namer(session, locale)
     sex = SEX_LABELS.get(person.sex or "")
+    needs, recommendations, map_data = _needs(request, session, principal, person_id, locale)
     context = {
+        "needs": needs,
+        "recommendations": recommendations,
+        "map_data": map_data,
+        "locale_short": i18n.SHORT_CODE.get(locale, "zh"),
         "person": person,
         "person_sex": i18n.gettext(locale, sex) if sex else "",
         "community": region_name(person.community_code) if person.community_code else "",
@@ -186,6 +196,59 @@ def person_page(
     response = render(request, "workbench/person.html", context, principal=principal)
     response.headers.update(review.NO_STORE)
     return response
+
+
+# Needs carry health facts: clinicians and officials see them (as the profile API allows).
+NEEDS_READERS = ("official", "doctor", "admin")
+
+
+def _needs(
+    request: Request, session: Session, principal: Principal, person_id: str, locale: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The person's tags with their facts and the recommended providers, for the page."""
+    if principal.role not in NEEDS_READERS:
+        return None, None, {}
+    library = default_library()
+    profile = person_profile(session, principal, person_id, library=library)
+    needs = {"as_of": profile.as_of, "tags": tag_views(locale, profile, library)}
+    try:
+        recs = recommend_for_person(
+            session, principal, person_id, gettext=i18n.translations(locale).gettext, limit=3
+        )
+    except NoLocation:
+        return needs, None, {}
+    short = i18n.SHORT_CODE.get(locale, "zh")
+    map_data = {
+        "person": {
+            "lat": recs.lat,
+            "lon": recs.lon,
+            "label": i18n.gettext(locale, "This resident"),
+        },
+        "providers": [
+            {
+                "service": (s.service_name if short == "zh" else s.service_name_en),
+                "name": (c.name if short == "zh" else c.name_en),
+                "lat": c.lat,
+                "lon": c.lon,
+                "rank": c.rank,
+                "reason": c.reason,
+            }
+            for s in recs.services
+            for c in s.choices
+        ],
+        "labels": {"error": i18n.gettext(locale, "The map could not be drawn.")},
+    }
+    return needs, recs, map_data
+
+
+@router.get("/data/map")
+def workbench_map(session: SessionDep, principal: Staff) -> dict[str, Any]:
+    """District outlines (GeoJSON) of the caller's jurisdiction, behind the needs map."""
+    overview = district_overview(session, principal.jurisdiction)
+    shapes = district_shapes({d.code for d in overview.districts})
+    if shapes is None:
+        raise NotFound("no districts.geojson in the data directory's city/ folder")
+    return shapes
 
 
 @router.post(
