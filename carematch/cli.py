@@ -20,6 +20,7 @@ from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
 from carematch.profiling.cli import profile_app
+from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
 from carematch.vaccination.cli import vaccination_app
 
@@ -35,6 +36,7 @@ app.add_typer(persons_app, name="persons")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(match_app, name="match")
 app.add_typer(profile_app, name="profile")
+app.add_typer(report_app, name="report")
 app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 
