@@ -35,6 +35,11 @@ bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmark
 	$(BIN)/python bench/bench_generate_ingest.py --residents 1000000 --generate-only
 	$(BIN)/python bench/bench_linkage.py --residents 200000
 	$(BIN)/python bench/bench_online_link.py --residents 100000
+	$(BIN)/python bench/bench_forecast.py
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_allocate.py
+	$(BIN)/python bench/bench_recommend.py
+	$(BIN)/python bench/bench_cf.py --residents 100000
 
 docs: venv  ## refresh the README screenshot from a real browser
 	CAREMATCH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot -p no:xdist
