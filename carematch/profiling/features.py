@@ -5,20 +5,27 @@ connection (the SQL is written once and transpiled with SQLGlot for another engi
 inputs are Arrow tables, one per departmental source, each with ``person_id`` and that
 source's typed columns (see :data:`SOURCE_COLUMNS`), plus ``persons`` (the golden records).
 The same pipeline serves a whole city (batch) and one person (online: the same steps over
-that person's rows only), so the two cannot disagree.
+the rows :func:`inputs_for` selects: that person's records plus the poverty and settlement
+records of the members of their registered household, which ``oop_12m`` sums), so the two
+cannot disagree.
 
 Choices where the sources disagree or are silent (docs/data-dictionary.md, "Features"):
 
 - the latest record wins for measurements (by visit, survey or settlement date);
 - occupation and insurance come from the employer's social-security record when there is
   one (the employer declares them), else from police registration / the latest settlement;
+- ``insured_locally`` comes from the latest settlement (it records where the scheme is held);
+  without one, an employee scheme declared by an employer here is local, and so is a resident
+  scheme of a local (the resident scheme is held where the hukou is), while a migrant's resident
+  scheme is taken as held at home; anything else is false;
 - ``hukou`` from police registration, else the golden record;
 - ``residence_months`` counts from the arrival date, or from birth for a local without one,
   and is unknown for anyone the police registry does not list;
 - ``household_status`` is ``general`` for a household the civil-affairs registry does not
   list; ``income_12m`` is 0 when unknown (as the dictionary says);
 - ``oop_12m`` is the household's out-of-pocket sum over the last 12 months when the person
-  belongs to a registered household, else the person's own;
+  belongs to a registered household, else the person's own; a settlement exported twice (same
+  person, date, facility, visit type and amounts under another record id) counts once;
 - ``doses_overdue`` comes from the vaccination forecaster over the immunization registry's
   doses; a person the registry does not list counts 0 (no history to judge), and
   ``immunization_record`` says whether the registry lists the person at all.
@@ -26,12 +33,14 @@ Choices where the sources disagree or are silent (docs/data-dictionary.md, "Feat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # The typed columns the pipeline reads from each source (beyond person_id and record_id).
 SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
@@ -61,6 +70,9 @@ SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "settlement_date": pa.date32(),
         "insurance_type": pa.string(),
         "insured_locally": pa.bool_(),
+        "facility_code": pa.string(),
+        "visit_type": pa.string(),
+        "total_cost": pa.float64(),
         "out_of_pocket": pa.float64(),
     },
     "social_security": {"occupation": pa.string(), "insurance_type": pa.string()},
@@ -72,6 +84,9 @@ SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     },
     "survey": {"survey_date": pa.date32(), "phq9": pa.int64(), "gad7": pa.int64()},
 }
+# Sources whose records of other persons count too: oop_12m sums the household's settlements,
+# and the poverty registry says who belongs to the household.
+HOUSEHOLD_SOURCES = ("poverty", "insurance")
 PERSON_COLUMNS: dict[str, pa.DataType] = {
     "person_id": pa.string(),
     "sex": pa.string(),
@@ -133,10 +148,10 @@ STEPS: tuple[Step, ...] = (
         "f_conditions",
         """
         SELECT person_id, list_sort(list_distinct(list(code))) AS conditions FROM (
-            SELECT person_id, unnest(conditions) AS code FROM src_ehr
+            SELECT person_id, trim(unnest(conditions)) AS code FROM src_ehr
             UNION ALL SELECT person_id, 'pregnancy' FROM f_ehr WHERE is_pregnant
             UNION ALL SELECT person_id, 'disability' FROM f_ehr WHERE disability_level > 0
-        ) WHERE code IS NOT NULL GROUP BY person_id""",
+        ) WHERE code IS NOT NULL AND code <> '' GROUP BY person_id""",
     ),
     Step(
         "f_settlement",
@@ -147,12 +162,16 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        # A settlement exported twice under two record ids is one settlement: DISTINCT over
+        # everything that describes it, so it is not paid twice into the household's sum.
         "f_oop_person",
         """
-        SELECT person_id, sum(out_of_pocket) AS oop
-        FROM src_insurance
-        WHERE settlement_date > :as_of - INTERVAL 12 MONTH AND settlement_date <= :as_of
-        GROUP BY person_id""",
+        SELECT person_id, sum(out_of_pocket) AS oop FROM (
+            SELECT DISTINCT person_id, settlement_date, facility_code, visit_type,
+                   total_cost, out_of_pocket
+            FROM src_insurance
+            WHERE settlement_date > :as_of - INTERVAL 12 MONTH AND settlement_date <= :as_of
+        ) GROUP BY person_id""",
     ),
     Step(
         "f_social",
@@ -207,8 +226,11 @@ STEPS: tuple[Step, ...] = (
             coalesce(pol.moves_12m, 0) AS moves_12m,
             coalesce(soc.occupation, pol.occupation) AS occupation,
             coalesce(soc.insurance_type, st.settled_insurance) AS insurance,
-            coalesce(st.insured_locally, soc.insurance_type IS NOT NULL
-                     AND soc.insurance_type <> 'none') AS insured_locally,
+            coalesce(st.insured_locally,
+                     soc.insurance_type = 'employee'
+                     OR (soc.insurance_type = 'resident'
+                         AND coalesce(pol.hukou, b.hukou) = 'local'),
+                     FALSE) AS insured_locally,
             coalesce(pov.household_status, 'general') AS household_status,
             coalesce(hh.oop, op.oop, 0.0) AS oop_12m,
             coalesce(pov.income_12m, 0.0) AS income_12m,
@@ -307,6 +329,34 @@ def persons_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     )
 
 
+def inputs_for(
+    persons: pa.Table, sources: Mapping[str, pa.Table], person_ids: Iterable[str]
+) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """The inputs that some persons' features need, cut from a whole city's inputs.
+
+    Their golden records and every record of theirs, plus the poverty and settlement records
+    of the other members of their registered households (``oop_12m`` sums the household's
+    settlements). Features computed from these equal the persons' rows in the full run.
+    """
+    wanted = pa.array(sorted(set(person_ids)), pa.string())
+
+    def of(table: pa.Table, ids: pa.Array) -> pa.Table:
+        return table.filter(pc.is_in(table.column("person_id"), value_set=ids))
+
+    poverty = sources.get("poverty", empty_source("poverty"))
+    households = pc.unique(of(poverty, wanted).column("household_id").drop_null())
+    members = of(poverty, wanted).column("person_id")
+    if len(households):
+        in_household = pc.is_in(poverty.column("household_id"), value_set=households)
+        members = poverty.filter(in_household).column("person_id")
+    household = pc.unique(pa.concat_arrays([wanted, *members.chunks]).cast(pa.string()))
+    cut = {
+        source: of(table, household if source in HOUSEHOLD_SOURCES else wanted)
+        for source, table in sources.items()
+    }
+    return of(persons, wanted), cut
+
+
 def _literal(day: date) -> str:
     return f"DATE '{day.isoformat()}'"
 
@@ -358,12 +408,16 @@ def compute_features(
             + ", ".join(FEATURE_COLUMNS)
             + ", conditions FROM features ORDER BY person_id"
         ).to_arrow_table()
-        for step in STEPS:
-            con.execute(f'DROP TABLE IF EXISTS "{step.name}"')
         return table
     finally:
         if own:
             con.close()
+        else:  # leave the caller's connection as it was
+            for step in STEPS:
+                con.execute(f'DROP TABLE IF EXISTS "{step.name}"')
+            for view in ("persons", "vaccination", *(f"src_{s}" for s in SOURCE_COLUMNS)):
+                with contextlib.suppress(Exception):  # not registered: the run failed first
+                    con.unregister(view)
 
 
 def _vaccination(con: Any, as_of: date, count_overdue: OverdueCounter) -> pa.Table:
