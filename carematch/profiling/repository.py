@@ -13,11 +13,14 @@ from carematch.profiling.models import Demand
 from carematch.security.jurisdiction import region_prefix
 
 BATCH = 5_000
+# Why profiling closes a demand: its tag no longer holds (the only reason it reopens one).
+NO_LONGER_APPLIES = "no_longer_applies"
 
 
-def demand_states(session: Session) -> dict[str, str]:
-    """Every demand's id and status."""
-    return dict(session.execute(select(Demand.id, Demand.status)).tuples().all())
+def demand_states(session: Session) -> dict[str, tuple[str, str | None]]:
+    """Every demand's id, status and why it was closed."""
+    rows = session.execute(select(Demand.id, Demand.status, Demand.closed_reason)).tuples()
+    return {did: (status, reason) for did, status, reason in rows}
 
 
 def insert_demands(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -28,9 +31,13 @@ def insert_demands(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def touch_demands(
-    session: Session, seen: Sequence[tuple[str, str]], as_of: date, now: datetime
+    session: Session, seen: Sequence[tuple[str, str, str | None]], as_of: date, now: datetime
 ) -> None:
-    """Demands whose tag still holds: refresh their explanation and when they were seen."""
+    """Demands whose tag still holds: refresh explanation, community and when they were seen.
+
+    ``seen`` holds ``(demand id, because, community code)``; the community follows the person
+    when they move, so the demand is listed where they live now.
+    """
     # Core UPDATE with executemany: the ORM's bulk-by-primary-key mode cannot refresh many
     # rows with one statement keyed on another parameter name.
     table = cast(Table, Demand.__table__)
@@ -39,9 +46,29 @@ def touch_demands(
         session.execute(
             statement,
             [
-                {"demand_id": did, "because": because, "as_of": as_of, "last_seen_at": now}
-                for did, because in seen[i : i + BATCH]
+                {
+                    "demand_id": did,
+                    "because": because,
+                    "community_code": community,
+                    "as_of": as_of,
+                    "last_seen_at": now,
+                }
+                for did, because, community in seen[i : i + BATCH]
             ],
+        )
+
+
+def reopen_demands(session: Session, ids: Sequence[str], now: datetime) -> None:
+    """Demands closed because their tag stopped holding, whose tag holds again, are open."""
+    for i in range(0, len(ids), BATCH):
+        session.execute(
+            update(Demand)
+            .where(
+                Demand.id.in_(ids[i : i + BATCH]),
+                Demand.status == "closed",
+                Demand.closed_reason == NO_LONGER_APPLIES,
+            )
+            .values(status="open", closed_reason=None, status_changed_at=now)
         )
 
 

@@ -20,10 +20,16 @@ from sqlalchemy.orm import Session
 
 from carematch.core.clock import today, utcnow
 from carematch.core.ids import new_id, stable_id
-from carematch.identity.service import golden_records, linked_records, read_person
+from carematch.identity.service import (
+    LinkedRecord,
+    golden_records,
+    linked_records,
+    read_person,
+)
 from carematch.profiling import repository
 from carematch.profiling.errors import DemandNotFound, DemandStateConflict
 from carematch.profiling.features import (
+    HOUSEHOLD_SOURCES,
     SOURCE_COLUMNS,
     compute_features,
     persons_table,
@@ -62,10 +68,19 @@ def _overdue(as_of: date, births: Any, doses: Any) -> list[int]:
 def load_inputs(
     session: Session, person_ids: list[str] | None = None
 ) -> tuple[pa.Table, dict[str, pa.Table]]:
-    """Golden records and every source's typed rows (decrypted), for all or some persons."""
+    """Golden records and every source's typed rows (decrypted), for all or some persons.
+
+    For some persons, the inputs also hold the poverty and settlement records of the other
+    members of their registered households (as :func:`features.inputs_for` cuts them), because
+    ``oop_12m`` sums the household's settlements: without them a person's page would show
+    less than the batch.
+    """
     persons = persons_table(list(golden_records(session, person_ids)))
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in linked_records(session, person_ids):
+    records = list(linked_records(session, person_ids))
+    if person_ids is not None:
+        records += _household_records(session, records, set(person_ids))
+    for record in records:
         if record.source in SOURCE_COLUMNS:
             rows[record.source].append(
                 {"person_id": record.person_id, "record_id": record.record_id, **record.values}
@@ -78,6 +93,28 @@ def load_inputs(
                     row[name] = date.fromisoformat(row[name])
         sources[source] = source_table(source, source_rows)
     return persons, sources
+
+
+def _household_records(
+    session: Session, records: list[LinkedRecord], person_ids: set[str]
+) -> list[LinkedRecord]:
+    """Poverty and settlement records of the other members of these persons' households."""
+    households = {r.values.get("household_id") for r in records if r.source == "poverty"} - {
+        None,
+        "",
+    }
+    if not households:
+        return []
+    # Identity offers no look-up by household, so this reads every linked record once; it
+    # runs only for a person in a registered household (a few percent of a city).
+    members = {
+        r.person_id
+        for r in linked_records(session)
+        if r.source == "poverty" and r.values.get("household_id") in households
+    } - person_ids
+    if not members:
+        return []
+    return [r for r in linked_records(session, sorted(members)) if r.source in HOUSEHOLD_SOURCES]
 
 
 def features_for(
@@ -98,7 +135,8 @@ def build_profiles(
     """Recompute every person's features and tags and bring the demands up to date.
 
     Idempotent: a rerun on the same data changes nothing but ``last_seen_at``. A demand
-    whose tag no longer holds is closed; a served demand stays served.
+    whose tag no longer holds is closed, and opened again if the tag holds again later; a
+    served demand stays served.
     """
     as_of = as_of or today()
     library = library or default_library()
@@ -155,16 +193,22 @@ def _sync_demands(
     as_of: date,
 ) -> tuple[int, int, int]:
     now = utcnow()
-    existing = repository.demand_states(session)
+    states = repository.demand_states(session)
+    existing = {did: status for did, (status, _) in states.items()}
     fresh: list[dict[str, Any]] = []
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, str | None]] = []
+    reopened: list[str] = []
     for instance in instances:
         tag = library.tags[instance.tag]
         because = json.dumps(instance.because, ensure_ascii=False, sort_keys=True)
         for service in tag.services:
             did = demand_id(instance.person_id, tag.id, service)
             if did in existing:
-                seen.append((did, because))
+                seen.append((did, because, community.get(instance.person_id)))
+                closed_by_us = states.get(did) == ("closed", repository.NO_LONGER_APPLIES)
+                if closed_by_us and existing[did] == "closed":  # open while the tag holds
+                    reopened.append(did)
+                    existing[did] = "open"
                 continue
             existing[did] = "open"
             fresh.append(
@@ -186,12 +230,12 @@ def _sync_demands(
                 }
             )
     repository.insert_demands(session, fresh)
-    still = {did for did, _ in seen}
+    repository.reopen_demands(session, reopened, now)
+    still = {did for did, _, _ in seen} | {row["id"] for row in fresh}
     repository.touch_demands(session, seen, as_of, now)
     gone = [did for did, status in existing.items() if status == "open" and did not in still]
-    gone = [did for did in gone if did not in {row["id"] for row in fresh}]
-    repository.close_demands(session, gone, "no_longer_applies", now)
-    return len(fresh), len(seen), len(gone)
+    repository.close_demands(session, gone, repository.NO_LONGER_APPLIES, now)
+    return len(fresh) + len(reopened), len(seen) - len(reopened), len(gone)
 
 
 def mark_served(session: Session, demand: str) -> Demand:
@@ -285,7 +329,7 @@ def list_demands(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[Demand]]:
-    """Demands inside the caller's jurisdiction, filtered, newest first."""
+    """Demands inside the caller's jurisdiction, filtered, most urgent first (then by id)."""
     return repository.list_demands(
         session,
         principal.jurisdiction,
