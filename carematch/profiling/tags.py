@@ -22,6 +22,7 @@ import yaml
 from carematch.rules import FeatureDictionary, RuleSet, load_rules
 
 PRIORITIES = (1, 2, 3)
+_ROW = "_tag_row"  # the features' row number, carried through the batch query
 
 
 class TagLibraryError(ValueError):
@@ -109,9 +110,17 @@ def load_library(
     if not isinstance(data, dict) or not isinstance(data.get("tags"), list):
         raise TagLibraryError(f"{path}: expected a mapping with a `tags` list")
     known_services = frozenset(services)
-    types, levels, groups = (dict(data.get(k) or {}) for k in ("types", "levels", "groups"))
     problems: list[str] = []
+    sections: list[dict[str, dict[str, str]]] = []
+    for key in ("types", "levels", "groups"):
+        section = data.get(key) or {}
+        if not isinstance(section, dict):
+            problems.append(f"`{key}` must be a mapping of codes to labels")
+            section = {}
+        sections.append(section)
+    types, levels, groups = sections
     tags: dict[str, Tag] = {}
+    entries = [e for e in data["tags"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
     for i, entry in enumerate(data["tags"], start=1):
         where = f"tag #{i}"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
@@ -121,15 +130,17 @@ def load_library(
         where = f"tag {tag_id}"
         if tag_id in tags:
             problems.append(f"{where}: defined twice")
-        label = entry.get("label") or {}
+        label = entry.get("label")
+        if not isinstance(label, dict):
+            label = {}
         problems += [f"{where}: label.{k} is missing" for k in ("zh", "en") if not label.get(k)]
         if entry.get("type") not in types:
             problems.append(f"{where}: unknown type {entry.get('type')!r}")
         if entry.get("level") not in levels:
             problems.append(f"{where}: unknown level {entry.get('level')!r}")
-        tag_groups = tuple(entry.get("groups") or ())
+        tag_groups = _codes(entry, "groups", where, problems)
         problems += [f"{where}: unknown group {g!r}" for g in tag_groups if g not in groups]
-        tag_services = tuple(entry.get("services") or ())
+        tag_services = _codes(entry, "services", where, problems)
         if not tag_services:
             problems.append(f"{where}: names no service that meets it")
         problems += [
@@ -137,7 +148,7 @@ def load_library(
             for s in tag_services
             if s not in known_services
         ]
-        tag_needs = tuple(entry.get("needs") or ())
+        tag_needs = _codes(entry, "needs", where, problems)
         if capabilities is not None:
             known_caps = frozenset(capabilities)
             problems += [
@@ -145,8 +156,10 @@ def load_library(
                 for n in tag_needs
                 if n not in known_caps
             ]
-        if entry.get("priority") not in PRIORITIES:
-            problems.append(f"{where}: priority must be one of {PRIORITIES}")
+        priority = entry.get("priority")
+        if isinstance(priority, bool) or priority not in PRIORITIES:
+            problems.append(f"{where}: priority must be one of {PRIORITIES}, not {priority!r}")
+            priority = PRIORITIES[-1]
         tags[tag_id] = Tag(
             id=tag_id,
             label_zh=str(label.get("zh", "")),
@@ -155,12 +168,12 @@ def load_library(
             level=str(entry.get("level")),
             groups=tag_groups,
             services=tag_services,
-            priority=int(entry.get("priority") or 3),
+            priority=int(priority),
             needs=tag_needs,
         )
     try:
         rules = load_rules(
-            [{"id": e["id"], "rule": e.get("rule", "")} for e in data["tags"] if "id" in e],
+            [{"id": e["id"], "rule": e.get("rule", "")} for e in entries],
             feature_dictionary(),
         )
     except ValueError as exc:  # RuleSetError lists every bad rule with its position
@@ -169,6 +182,15 @@ def load_library(
     if problems:
         raise TagLibraryError(f"{path}: " + "; ".join(problems))
     return TagLibrary(tags, rules, types, levels, groups)
+
+
+def _codes(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    """A tag's list of codes (groups, services, needs); anything else is a problem."""
+    value = entry.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: `{key}` must be a list of codes, not {value!r}")
+        return ()
+    return tuple(value)
 
 
 def evaluate_batch(
@@ -183,19 +205,25 @@ def evaluate_batch(
 
     own = con is None
     con = con or duckdb.connect()
+    # Each verdict carries its row number, so nothing depends on the order a scan returns
+    # rows in (a connection may run with preserve_insertion_order off).
+    numbered = features.append_column(_ROW, pa.array(range(features.num_rows), pa.int64()))
     try:
-        con.register("tag_features", features)
-        query = library.rules.to_select("tag_features", "duckdb", evaluation_date=as_of)
+        con.register("tag_features", numbered)
+        query = library.rules.to_select(
+            "tag_features", "duckdb", keys=(_ROW,), evaluation_date=as_of
+        )
         verdicts = con.sql(query).to_arrow_table()
-        con.unregister("tag_features")
     finally:
         if own:
             con.close()
-    ids = verdicts.column("person_id").to_pylist()
+        else:
+            con.unregister("tag_features")
+    row_of = verdicts.column(_ROW).to_numpy()
     by_row: dict[int, list[str]] = {}
     for tag_id in library.rules:
         column = verdicts.column(tag_id).to_numpy(zero_copy_only=False)
-        for row in column.nonzero()[0].tolist():
+        for row in row_of[column.nonzero()[0]].tolist():
             by_row.setdefault(row, []).append(tag_id)
     if not by_row:
         return []
@@ -203,7 +231,7 @@ def evaluate_batch(
     subset = features.take(pa.array(rows)).to_pylist()
     out: list[TagInstance] = []
     for row, values in zip(rows, subset, strict=True):
-        out += explain(values, by_row[row], library, as_of, person_id=ids[row])
+        out += explain(values, by_row[row], library, as_of, person_id=str(values["person_id"]))
     return out
 
 
