@@ -164,9 +164,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         # A settlement exported twice under two record ids is one settlement: DISTINCT over
         # everything that describes it, so it is not paid twice into the household's sum.
+        # Sums of yuan are exact DECIMALs: a float sum depends on the order rows arrive in,
+        # so one person alone and the whole city could land either side of a threshold.
         "f_oop_person",
         """
-        SELECT person_id, sum(out_of_pocket) AS oop FROM (
+        SELECT person_id, sum(CAST(out_of_pocket AS DECIMAL(18, 2))) AS oop FROM (
             SELECT DISTINCT person_id, settlement_date, facility_code, visit_type,
                    total_cost, out_of_pocket
             FROM src_insurance
@@ -232,7 +234,7 @@ STEPS: tuple[Step, ...] = (
                          AND coalesce(pol.hukou, b.hukou) = 'local'),
                      FALSE) AS insured_locally,
             coalesce(pov.household_status, 'general') AS household_status,
-            coalesce(hh.oop, op.oop, 0.0) AS oop_12m,
+            CAST(coalesce(hh.oop, op.oop, 0) AS DOUBLE) AS oop_12m,
             coalesce(pov.income_12m, 0.0) AS income_12m,
             coalesce(e.is_pregnant, FALSE) AS is_pregnant,
             coalesce(e.disability_level, 0) AS disability_level,
