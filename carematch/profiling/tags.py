@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from carematch.rules import FeatureDictionary, RuleSet, load_rules
+from carematch.rules import FeatureDictionary, RuleSet, RuleSetError, load_rules
 
 PRIORITIES = (1, 2, 3)
 _ROW = "_tag_row"  # the features' row number, carried through the batch query
@@ -176,8 +176,8 @@ def load_library(
             [{"id": e["id"], "rule": e.get("rule", "")} for e in entries],
             feature_dictionary(),
         )
-    except ValueError as exc:  # RuleSetError lists every bad rule with its position
-        problems.append(str(exc))
+    except RuleSetError as exc:  # every bad rule, each with its tag, line and column
+        problems += [error.detail for error in exc.errors]
         rules = RuleSet([])
     if problems:
         raise TagLibraryError(f"{path}: " + "; ".join(problems))
