@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from carematch.api.deps import SessionDep
 from carematch.matching import service
 from carematch.matching.errors import InvalidWeights
-from carematch.security.authz import Principal, require
+from carematch.providers.catalogue import CAPABILITIES
+from carematch.providers.errors import InvalidQuery
+from carematch.security.authz import Principal, public, require
 from carematch.web import i18n
 
 router = APIRouter(tags=["matching"])
@@ -38,6 +41,43 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
                 f"weights part {part.strip()!r} is not name:number (e.g. distance:1,wait:0.5)"
             ) from None
     return weights
+
+
+@router.get("/services/{service_code}/recommendations", dependencies=[Depends(public())])
+def service_recommendations(
+    request: Request,
+    session: SessionDep,
+    service_code: Annotated[str, Path(max_length=64)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    need: Annotated[str | None, Query(max_length=64, description="a capability tag (擅长)")] = None,
+    language: Annotated[str | None, Query(max_length=16, description="preferred language")] = None,
+    weights: Annotated[str | None, Query(max_length=300)] = None,
+    at: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=20)] = 10,
+) -> dict[str, Any]:
+    """ "离我最近、最擅长我的需求": providers of a service ranked from a point, with reasons.
+
+    Public: the registry holds no personal data and residents ask by scanning a code.
+    """
+    if at is not None and not 1900 <= at.year <= 9000:
+        raise InvalidWeights(f"at {at.isoformat()} is outside the years 1900-9000")
+    if need is not None and need not in CAPABILITIES:
+        raise InvalidQuery(f"unknown need {need!r}; known: {', '.join(CAPABILITIES)}")
+    locale = i18n.negotiate(request)
+    result = service.recommend_at(
+        session,
+        service_code,
+        lat,
+        lon,
+        gettext=i18n.translations(locale).gettext,
+        needs=(need,) if need else (),
+        languages=(language,) if language else (),
+        weights=parse_weights(weights),
+        at=at,
+        limit=limit,
+    )
+    return asdict(result)
 
 
 @router.get("/persons/{person_id}/recommendations")

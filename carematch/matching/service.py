@@ -9,6 +9,7 @@ starts from the same satisfaction prior (say so on the page).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from carematch.core.clock import utcnow
 from carematch.core.errors import CareMatchError
 from carematch.core.models import Region
+from carematch.identity.errors import PersonNotFound
 from carematch.identity.service import visible_person
 from carematch.matching.recommend import (
     Demand,
@@ -30,6 +32,7 @@ from carematch.matching.recommend import (
 from carematch.profiling.service import open_demands
 from carematch.profiling.tags import default_library
 from carematch.providers.catalogue import service_catalogue
+from carematch.providers.errors import InvalidQuery
 from carematch.providers.service import check_service, registry
 from carematch.security import audit
 from carematch.security.authz import Principal
@@ -81,8 +84,8 @@ class PersonRecommendations:
     """Every open need of a person with its ranked providers, and where the person is."""
 
     person_id: str
-    lat: float
-    lon: float
+    lat: float | None  # None when there is nothing to recommend (no need, no place needed)
+    lon: float | None
     services: list[ServiceRecommendation]
 
 
@@ -112,8 +115,11 @@ def recommend_for_person(
 ) -> PersonRecommendations:
     """Ranked providers for each service the person's open demands call for (or one service).
 
-    404 outside the jurisdiction (like any person read); the read is audited.
+    404 outside the jurisdiction (like any person read), and for a resident any person but
+    themselves; the read is audited.
     """
+    if principal.role == "resident" and principal.person_id != person_id:
+        raise PersonNotFound(f"no person {person_id}")
     person = visible_person(session, principal, person_id)
     audit.record(
         session,
@@ -123,7 +129,6 @@ def recommend_for_person(
         entity_id=person_id,
         detail={"service": service},
     )
-    lat, lon = person_location(session, person.community_code)
     library = default_library()
     wanted: dict[str, list[str]] = {}
     if service is not None:
@@ -132,61 +137,103 @@ def recommend_for_person(
     else:
         for need in open_demands(session, person_id):
             wanted.setdefault(need.service, []).append(need.tag)
+    if not wanted:
+        return PersonRecommendations(person_id, None, None, [])
+    lat, lon = person_location(session, person.community_code)
     when = at or utcnow()
-    snapshot = registry(session)
-    catalogue = service_catalogue()
     out = []
     for code, tags in wanted.items():
         needs = tuple(sorted({n for t in tags if t in library.tags for n in library.tags[t].needs}))
-        demand = Demand(code, lat, lon, when, needs=needs)
-        options = []
-        located = {}
-        for candidate in snapshot.map.nearest(code, lat, lon, when, CANDIDATES):
-            located[candidate.provider_id] = candidate
-            provider = snapshot.providers[candidate.provider_id]
-            offer = snapshot.offers[(candidate.provider_id, code)]
-            hours = snapshot.map.site_hours(
-                code, candidate.provider_id, candidate.lat, candidate.lon
-            )
-            slot = estimated_earliest_slot(hours, when, offer.wait_days) if hours else None
-            options.append(
-                Option(
-                    candidate.provider_id,
-                    candidate.distance_km,
-                    slot,
-                    price=offer.price,
-                    capabilities=frozenset(provider.capabilities),
-                    languages=frozenset(provider.languages),
-                )
-            )
-        info = catalogue.get(code)
-        entry = ServiceRecommendation(
-            code, info.name if info else code, info.name_en if info else code, tags
+        entry = recommend_at(
+            session,
+            code,
+            lat,
+            lon,
+            gettext=gettext,
+            needs=needs,
+            weights=weights,
+            at=when,
+            limit=limit,
         )
-        if options:
-            result = recommend(demand, options, weights=weights)
-            entry.weights = dict(result.weights)
-            for item in result.ranking[:limit]:
-                provider = snapshot.providers[item.provider_id]
-                site = located[item.provider_id]
-                entry.choices.append(
-                    Choice(
-                        provider_id=item.provider_id,
-                        name=provider.name,
-                        name_en=provider.name_en,
-                        rank=item.rank,
-                        score=round(item.score, 4),
-                        on_front=item.on_front,
-                        distance_km=round(item.objectives.distance_km, 3),
-                        lat=site.lat,
-                        lon=site.lon,
-                        slot=item.slot.isoformat(),
-                        reason=format_reason(item.reason, gettext),
-                        scores={k: round(v, 4) for k, v in item.scores.items()},
-                    )
-                )
+        entry.tags = tags
         out.append(entry)
     return PersonRecommendations(person_id, lat, lon, out)
+
+
+def recommend_at(
+    session: Session,
+    service: str,
+    lat: float,
+    lon: float,
+    *,
+    gettext: Gettext,
+    needs: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+    weights: Mapping[str, float] | None = None,
+    at: datetime | None = None,
+    limit: int = 5,
+) -> ServiceRecommendation:
+    """Ranked providers of one service from a point: "nearest and best at my need" (R-SP-2).
+
+    Raises:
+        UnknownService: the code is not in the catalogue.
+        InvalidQuery: a coordinate out of range.
+        InvalidWeights: bad weights.
+    """
+    check_service(service)
+    if not (math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180):
+        raise InvalidQuery(f"({lat}, {lon}) is not a point on Earth")
+    when = at or utcnow()
+    snapshot = registry(session)
+    info = service_catalogue().get(service)
+    entry = ServiceRecommendation(
+        service, info.name if info else service, info.name_en if info else service, []
+    )
+    demand = Demand(service, lat, lon, when, languages=languages, needs=needs)
+    options = []
+    located = {}
+    for candidate in snapshot.map.nearest(service, lat, lon, when, CANDIDATES):
+        located[candidate.provider_id] = candidate
+        provider = snapshot.providers[candidate.provider_id]
+        offer = snapshot.offers[(candidate.provider_id, service)]
+        hours = snapshot.map.site_hours(
+            service, candidate.provider_id, candidate.lat, candidate.lon
+        )
+        slot = estimated_earliest_slot(hours, when, offer.wait_days) if hours else None
+        options.append(
+            Option(
+                candidate.provider_id,
+                candidate.distance_km,
+                slot,
+                price=offer.price,
+                capabilities=frozenset(provider.capabilities),
+                languages=frozenset(provider.languages),
+            )
+        )
+    if not options:
+        return entry
+    result = recommend(demand, options, weights=weights)
+    entry.weights = dict(result.weights)
+    for item in result.ranking[:limit]:
+        provider = snapshot.providers[item.provider_id]
+        site = located[item.provider_id]
+        entry.choices.append(
+            Choice(
+                provider_id=item.provider_id,
+                name=provider.name,
+                name_en=provider.name_en,
+                rank=item.rank,
+                score=round(item.score, 4),
+                on_front=item.on_front,
+                distance_km=round(item.objectives.distance_km, 3),
+                lat=site.lat,
+                lon=site.lon,
+                slot=item.slot.isoformat(),
+                reason=format_reason(item.reason, gettext),
+                scores={k: round(v, 4) for k, v in item.scores.items()},
+            )
+        )
+    return entry
 
 
 def as_json(recommendations: PersonRecommendations) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from carematch.security.service import authenticate
 from carematch.web.cockpit.routes import data as cockpit_data
 from carematch.web.cockpit.routes import pages as cockpit_pages
 from carematch.web.guards import install_page_handlers, safe_next
+from carematch.web.resident.nearby import router as nearby_router
 from carematch.web.resident.routes import router as resident_router
 from carematch.web.templating import home_for, render
 from carematch.web.workbench.routes import router as workbench_router
@@ -95,6 +96,7 @@ def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)
     app.include_router(resident_router)
+    app.include_router(nearby_router)
     app.include_router(workbench_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
