@@ -108,7 +108,11 @@ class _ServiceIndex:
         self.owner = np.array(owner, dtype=np.int64)
         self.starts = np.array(starts, dtype=np.int64)
         self.ends = np.array(ends, dtype=np.int64)
-        self.hours_at = {(s.provider_id, s.lat, s.lon): s.hours for s in sites}
+        # A van may stop at the same place on several days: its hours there are the union.
+        spans: dict[tuple[str, float, float], list[tuple[int, int]]] = {}
+        for s in sites:
+            spans.setdefault((s.provider_id, s.lat, s.lon), []).extend(s.hours.intervals)
+        self.hours_at = {key: WeeklyHours.of(parts) for key, parts in spans.items()}
 
     def open_mask(self, second: int) -> np.ndarray:
         """Which sites are open at ``second`` of the week."""

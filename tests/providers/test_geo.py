@@ -159,3 +159,19 @@ def test_max_km_and_unknown_services_and_ties():
         "B",
     ]
     assert smap.nearest("no_such_service", 23.0, 113.0, WEDNESDAY_10) == []
+
+
+def test_site_hours_of_a_van_stopping_twice_at_one_place_are_the_union():
+    monday = WeeklyHours.of([(1 * 3600, 3 * 3600)])
+    thursday = WeeklyHours.of([(3 * 86_400 + 3600, 3 * 86_400 + 2 * 3600)])
+    smap = ServiceMap.build(
+        [
+            Site("VAN1", 23.1, 113.3, monday, frozenset({"s"})),
+            Site("VAN1", 23.1, 113.3, thursday, frozenset({"s"})),
+        ]
+    )
+    hours = smap.site_hours("s", "VAN1", 23.1, 113.3)
+    assert hours is not None
+    assert hours.intervals == monday.intervals + thursday.intervals
+    assert smap.site_hours("s", "VAN1", 23.2, 113.3) is None
+    assert smap.site_hours("other", "VAN1", 23.1, 113.3) is None
