@@ -15,10 +15,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from carematch.booking.cli import booking_app
 from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
+from carematch.notifications.cli import worker_app
 from carematch.profiling.cli import profile_app
 from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
@@ -35,6 +37,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(persons_app, name="persons")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(match_app, name="match")
+app.add_typer(booking_app, name="booking")
+app.add_typer(worker_app, name="worker")
 app.add_typer(profile_app, name="profile")
 app.add_typer(report_app, name="report")
 app.add_typer(providers_app, name="providers")

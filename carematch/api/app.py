@@ -8,8 +8,10 @@ from sqlalchemy import text
 from carematch import __version__
 from carematch.api.deps import SessionDep
 from carematch.api.problems import install_problem_handlers
+from carematch.booking.endpoints import router as booking_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
+from carematch.feedback.endpoints import router as feedback_router
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
@@ -51,6 +53,8 @@ def create_app() -> FastAPI:
     api.include_router(providers_router)
     api.include_router(profiling_router)
     api.include_router(matching_router)
+    api.include_router(booking_router)
+    api.include_router(feedback_router)
     api.include_router(vaccination_router)
     app.include_router(api)
 

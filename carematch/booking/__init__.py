@@ -1,0 +1,1 @@
+"""Booking: slots, appointments, service records, satisfaction, SLA clocks, health points."""

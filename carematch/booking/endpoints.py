@@ -1,0 +1,7 @@
+"""The booking API under /api/v1; every route declares its authorisation (security.authz)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["booking"])

@@ -1,0 +1,1 @@
+"""Feedback: complaints, the rectification ledger and the public progress board (公示)."""

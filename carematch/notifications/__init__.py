@@ -1,0 +1,1 @@
+"""Notifications: the outbox, the worker that delivers it, channel adapters (inbox, SMS, WeChat)."""
