@@ -198,10 +198,10 @@ def _golden(linked: dict[str, pa.Table | None]) -> pa.Table:
         if rows is None:
             continue
 
-        def text(name: str, rows: pa.Table = rows) -> pa.ChunkedArray | pa.Array:
+        def text(name: str, rows: pa.Table = rows) -> pa.ChunkedArray:
             if name in rows.column_names:
                 return rows.column(name)
-            return pa.nulls(rows.num_rows, pa.string())
+            return pa.chunked_array([pa.nulls(rows.num_rows, pa.string())], pa.string())
 
         parts.append(
             pa.table(
@@ -209,8 +209,8 @@ def _golden(linked: dict[str, pa.Table | None]) -> pa.Table:
                     "person_id": rows.column("person_id"),
                     "rank": pa.array([rank] * rows.num_rows, pa.int8()),
                     "record_id": rows.column("record_id"),
-                    "sex": _sex(pa.chunked_array([text("sex")])),
-                    "birth_date": _date(pa.chunked_array([text("birth_date")])),
+                    "sex": _sex(text("sex")),
+                    "birth_date": _date(text("birth_date")),
                     "community_code": text("community_code"),
                     "hukou": text("hukou"),
                 }

@@ -19,7 +19,7 @@ NO_LONGER_APPLIES = "no_longer_applies"
 
 def demand_states(session: Session) -> dict[str, tuple[str, str | None]]:
     """Every demand's id, status and why it was closed."""
-    rows = session.execute(select(Demand.id, Demand.status, Demand.closed_reason)).tuples()
+    rows = session.execute(select(Demand.id, Demand.status, Demand.closed_reason))
     return {did: (status, reason) for did, status, reason in rows}
 
 
