@@ -1,7 +1,7 @@
 """The features view (特征宽表): one row per person with every feature of the dictionary.
 
 A pipeline of named SQL steps over the linked source records, run through one DuckDB
-connection (the SQL is written once and transpiled with SQLGlot for another engine). The
+connection (DuckDB SQL; no other engine runs these steps yet). The
 inputs are Arrow tables, one per departmental source, each with ``person_id`` and that
 source's typed columns (see :data:`SOURCE_COLUMNS`), plus ``persons`` (the golden records).
 The same pipeline serves a whole city (batch) and one person (online: the same steps over
@@ -19,8 +19,9 @@ Choices where the sources disagree or are silent (docs/data-dictionary.md, "Feat
   scheme of a local (the resident scheme is held where the hukou is), while a migrant's resident
   scheme is taken as held at home; anything else is false;
 - ``hukou`` from police registration, else the golden record;
-- ``residence_months`` counts from the arrival date, or from birth for a local without one,
-  and is unknown for anyone the police registry does not list;
+- ``residence_months`` counts whole calendar months from the arrival date, or from birth for
+  a local without one (local by police registration, else by the golden record), and is
+  unknown for anyone else;
 - ``household_status`` is ``general`` for a household the civil-affairs registry does not
   list; ``income_12m`` is 0 when unknown (as the dictionary says);
 - ``oop_12m`` is the household's out-of-pocket sum over the last 12 months when the person
