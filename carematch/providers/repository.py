@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, literal, sel
 from sqlalchemy.orm import Session
 
 from carematch.core.models import Region
+from carematch.providers.catalogue import MOBILE_VAN
 from carematch.providers.models import (
     Provider,
     ProviderHours,
@@ -255,3 +256,68 @@ def map_fingerprint(session: Session) -> tuple[int, datetime | None]:
     """(count, last change) of the registry: changes whenever the service map must be rebuilt."""
     count, last = session.execute(select(func.count(), func.max(Provider.updated_at))).one()
     return int(count or 0), last
+
+
+def capacity_by_region_weekday(
+    session: Session, prefix: str | None = None
+) -> list[tuple[str, str, int, float]]:
+    """(region, service, weekday, capacity) of active providers, summed per serving day.
+
+    A fixed site counts its whole daily capacity in its own region on each weekday it opens
+    (several opening ranges on one day are one day). A van counts its daily capacity where it
+    parks, shared equally among its stops of that weekday. ``prefix`` keeps the regions that
+    start with it (None: everywhere); sites with no region are left out.
+    """
+    open_days = (
+        select(ProviderHours.provider_id, ProviderHours.weekday).distinct().subquery("open_days")
+    )
+    fixed = (
+        select(
+            Provider.region_code,
+            ProviderService.service_code,
+            open_days.c.weekday,
+            func.sum(ProviderService.daily_capacity),
+        )
+        .join(ProviderService, ProviderService.provider_id == Provider.id)
+        .join(open_days, open_days.c.provider_id == Provider.id)
+        .where(
+            Provider.active.is_(True),
+            Provider.kind != MOBILE_VAN,
+            Provider.region_code.is_not(None),
+        )
+        .group_by(Provider.region_code, ProviderService.service_code, open_days.c.weekday)
+    )
+    stops_per_day = (
+        select(VanStop.provider_id, VanStop.weekday, func.count().label("stops"))
+        .group_by(VanStop.provider_id, VanStop.weekday)
+        .subquery("stops_per_day")
+    )
+    vans = (
+        select(
+            VanStop.region_code,
+            ProviderService.service_code,
+            VanStop.weekday,
+            func.sum(ProviderService.daily_capacity * 1.0 / stops_per_day.c.stops),
+        )
+        .join(Provider, Provider.id == VanStop.provider_id)
+        .join(ProviderService, ProviderService.provider_id == VanStop.provider_id)
+        .join(
+            stops_per_day,
+            (stops_per_day.c.provider_id == VanStop.provider_id)
+            & (stops_per_day.c.weekday == VanStop.weekday),
+        )
+        .where(
+            Provider.active.is_(True),
+            Provider.kind == MOBILE_VAN,
+            VanStop.region_code.is_not(None),
+        )
+        .group_by(VanStop.region_code, ProviderService.service_code, VanStop.weekday)
+    )
+    if prefix:
+        fixed = fixed.where(Provider.region_code.like(prefix + "%"))
+        vans = vans.where(VanStop.region_code.like(prefix + "%"))
+    totals: dict[tuple[str, str, int], float] = defaultdict(float)
+    for statement in (fixed, vans):
+        for region, service, weekday, capacity in session.execute(statement):
+            totals[(region, service, int(weekday))] += float(capacity or 0)
+    return [(*key, totals[key]) for key in sorted(totals)]

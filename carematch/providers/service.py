@@ -51,6 +51,7 @@ from carematch.providers.models import (
     VanStop,
 )
 from carematch.security import audit
+from carematch.security.jurisdiction import region_prefix
 
 # The generator's file names; `carematch load` and `providers import DIR` read these.
 CITY_FILES = {
@@ -588,4 +589,36 @@ def nearest(
     return [
         Nearby(c, snapshot.providers[c.provider_id], snapshot.offers[(c.provider_id, service)])
         for c in found
+    ]
+
+
+@dataclass(frozen=True)
+class DailyCapacity:
+    """What the active providers of one region can deliver of a service on one weekday.
+
+    ``capacity`` is the sum of the daily capacities of the sites open there that weekday (a
+    van's capacity shared among its stops that day); ``weekday`` is 1 (Monday) … 7 (Sunday).
+    """
+
+    region_code: str
+    service: str
+    weekday: int
+    capacity: float
+
+
+def capacity_by_region(session: Session, within: str | None = None) -> list[DailyCapacity]:
+    """Service capacity per region and weekday, for comparing demand with supply.
+
+    Args:
+        within: a region code; only regions inside it (None: everywhere).
+
+    Returns:
+        One row per (region, service, weekday) with any capacity, ordered by those keys.
+    """
+    prefix = region_prefix(within) if within else None
+    return [
+        DailyCapacity(region, service, weekday, capacity)
+        for region, service, weekday, capacity in repository.capacity_by_region_weekday(
+            session, prefix
+        )
     ]
