@@ -902,6 +902,8 @@ class ReportSummary:
     communities: int
     residents: int
     persons_with_needs: int
+    # The shared ECharts script with its licence and notice (empty when inlined).
+    assets: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -916,6 +918,7 @@ class ReportSummary:
             "communities": self.communities,
             "residents": self.residents,
             "persons_with_needs": self.persons_with_needs,
+            "assets": self.assets,
         }
 
 
@@ -1021,10 +1024,15 @@ def write_demand_report(
 
     out.mkdir(parents=True, exist_ok=True)
     vendor = echarts_vendor()
+    shared_files: list[str] = []
     if shared_script:
-        (out / ECHARTS_FILE).write_text(vendor.script, "utf-8")
-        (out / "ECHARTS-LICENSE.txt").write_text(vendor.license, "utf-8")
-        (out / "ECHARTS-NOTICE.txt").write_text(vendor.notice, "utf-8")
+        for name, text in (
+            (ECHARTS_FILE, vendor.script),
+            ("ECHARTS-LICENSE.txt", vendor.license),
+            ("ECHARTS-NOTICE.txt", vendor.notice),
+        ):
+            (out / name).write_text(text, "utf-8")
+            shared_files.append(name)
     env = environment()
     template = env.get_template("demand.html")
     as_of_text = as_of.isoformat() if as_of else None
@@ -1107,6 +1115,7 @@ def write_demand_report(
         communities=len(community_codes),
         residents=totals.residents,
         persons_with_needs=totals.needs.persons,
+        assets=shared_files,
     )
 
 

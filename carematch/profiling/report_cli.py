@@ -49,11 +49,12 @@ def demand(
             help="output folder; default $CAREMATCH_DATA_DIR/reports/demand-<period>[-<region>]",
         ),
     ] = None,
-    shared_script: Annotated[
+    inline_script: Annotated[
         bool,
         typer.Option(
-            "--shared-script",
-            help="write ECharts once beside the pages instead of inlining it into each",
+            "--inline-script",
+            help="inline ECharts into every page (each page then stands alone, ~1 MB) instead "
+            "of writing it once beside them",
         ),
     ] = False,
 ) -> None:
@@ -82,7 +83,7 @@ def demand(
                 folder,
                 within=region,
                 progress=lambda step: status.update(f"white paper: {step} …"),
-                shared_script=shared_script,
+                shared_script=not inline_script,
             )
     except UnknownRegion as exc:
         _err.print(f"[red]error:[/red] --region: {exc}")

@@ -608,7 +608,8 @@ def test_the_command_prints_a_summary_and_refuses_bad_input(sqlite_env, tmp_path
         "2026-06-30",
     )
     assert (summary["districts"], summary["communities"]) == (2, 4)
-    assert sorted(p.name for p in out.iterdir()) == sorted(summary["files"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(summary["files"] + summary["assets"])
+    assert "echarts.min.js" in summary["assets"], "by default ECharts is written once, beside"
 
     bad = runner.invoke(app, ["report", "demand", "--period", "2026-13"])
     assert bad.exit_code == 2
