@@ -285,3 +285,14 @@ def golden_rows(session: Session, person_ids: list[str] | None = None) -> Iterat
     if person_ids is not None:
         query = query.where(Person.id.in_(person_ids))
     yield from session.execute(query)
+
+
+def source_attribute_rows(session: Session, source: str) -> Iterator[Any]:
+    """(person_id, attributes JSON) of one source's linked records (no decryption needed)."""
+    query = (
+        select(PersonLink.person_id, SourceRecord.attributes)
+        .join(PersonLink, PersonLink.record_pk == SourceRecord.id)
+        .where(SourceRecord.source == source)
+        .execution_options(yield_per=10_000)
+    )
+    yield from session.execute(query)

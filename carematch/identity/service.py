@@ -681,3 +681,20 @@ def golden_records(
             "community_code": community_code,
             "hukou": hukou,
         }
+
+
+def persons_with_attribute(session: Session, source: str, key: str, values: set[str]) -> set[str]:
+    """Persons whose records from ``source`` carry one of ``values`` in an ordinary column.
+
+    E.g. the members of registered households: ``("poverty", "household_id", {...})``. Reads
+    only that source's plain attributes, never the encrypted ones.
+    """
+    if source not in SOURCES or SOURCES[source].column(key) is None:
+        raise UnknownSource(f"{source} has no column {key!r}")
+    if SOURCES[source].column(key).sensitive:  # type: ignore[union-attr]
+        raise ValueError(f"{source}.{key} is encrypted: it cannot be looked up by value")
+    found: set[str] = set()
+    for person_id, attributes in repository.source_attribute_rows(session, source):
+        if json.loads(attributes or "{}").get(key) in values:
+            found.add(person_id)
+    return found

@@ -24,6 +24,7 @@ from carematch.identity.service import (
     LinkedRecord,
     golden_records,
     linked_records,
+    persons_with_attribute,
     read_person,
 )
 from carematch.profiling import repository
@@ -99,19 +100,14 @@ def _household_records(
     session: Session, records: list[LinkedRecord], person_ids: set[str]
 ) -> list[LinkedRecord]:
     """Poverty and settlement records of the other members of these persons' households."""
-    households = {r.values.get("household_id") for r in records if r.source == "poverty"} - {
-        None,
-        "",
+    households = {
+        str(r.values["household_id"])
+        for r in records
+        if r.source == "poverty" and r.values.get("household_id")
     }
     if not households:
         return []
-    # Identity offers no look-up by household, so this reads every linked record once; it
-    # runs only for a person in a registered household (a few percent of a city).
-    members = {
-        r.person_id
-        for r in linked_records(session)
-        if r.source == "poverty" and r.values.get("household_id") in households
-    } - person_ids
+    members = persons_with_attribute(session, "poverty", "household_id", households) - person_ids
     if not members:
         return []
     return [r for r in linked_records(session, sorted(members)) if r.source in HOUSEHOLD_SOURCES]
