@@ -347,6 +347,7 @@ def test_a_person_in_no_source_still_gets_a_row_with_the_defaults():
             "signed_family_doctor",
             "doses_overdue",
             "immunization_record",
+            "ever_followed_up",
             "conditions",
         )
     } == {
@@ -362,6 +363,7 @@ def test_a_person_in_no_source_still_gets_a_row_with_the_defaults():
         "signed_family_doctor": False,
         "doses_overdue": 0,
         "immunization_record": False,
+        "ever_followed_up": False,
         "conditions": [],
     }
     unknown = ("origin_province", "occupation", "insurance", "last_followup", "sbp", "phq9")

@@ -201,3 +201,32 @@ def test_a_settled_local_with_hypertension_does_not_need_continuity_care():
 
     assert "chronic_continuity" not in tags(_features("local", ["hypertension"]))
     assert "chronic_continuity" in tags(_features("local", ["hypertension"], moves=2))
+
+
+def test_a_chronic_patient_never_followed_up_is_overdue_as_well_as_one_seen_long_ago():
+    from datetime import date
+
+    from carematch.profiling.tags import default_library, evaluate_one, feature_dictionary
+
+    library = default_library()
+    as_of = date(2026, 6, 30)
+    # A plain adult: the non-nullable features at their "nothing recorded" values.
+    base = {
+        name: (False if f.type == "bool" else 0 if f.type in ("int", "float") else None)
+        if not f.nullable
+        else None
+        for name, f in feature_dictionary().items()
+    }
+    base["household_status"] = "general"
+    never = {**base, "ever_followed_up": False, "last_followup": None}
+    long_ago = {**base, "ever_followed_up": True, "last_followup": date(2026, 1, 2)}
+    recent = {**base, "ever_followed_up": True, "last_followup": date(2026, 6, 1)}
+
+    def overdue(values, conditions=("hypertension",)):
+        tags = evaluate_one({**values, "conditions": list(conditions)}, library, as_of)
+        return [t for t in tags if t.tag == "chronic_followup_overdue"]
+
+    assert overdue(never)[0].because["ever_followed_up"] is False
+    assert overdue(long_ago)[0].because["last_followup"] == "2026-01-02"
+    assert overdue(recent) == []
+    assert overdue(never, conditions=()) == []

@@ -35,6 +35,7 @@ FEATURE_LABELS = {
     "signed_family_doctor": N_("Signed with a family doctor"),
     "community": N_("Community"),
     "last_followup": N_("Last chronic follow-up"),
+    "ever_followed_up": N_("Ever followed up"),
     "sbp": N_("Systolic blood pressure"),
     "dbp": N_("Diastolic blood pressure"),
     "glucose": N_("Fasting glucose (mmol/L)"),
