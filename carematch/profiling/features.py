@@ -1,7 +1,8 @@
 """The features view (特征宽表): one row per person with every feature of the dictionary.
 
 A pipeline of named SQL steps over the linked source records, run through one DuckDB
-connection (DuckDB SQL; no other engine runs these steps yet). The
+connection by default, or on Spark (:func:`compute_features_spark`: the same steps
+transpiled from DuckDB SQL with SQLGlot; a test holds the two equal row for row). The
 inputs are Arrow tables, one per departmental source, each with ``person_id`` and that
 source's typed columns (see :data:`SOURCE_COLUMNS`), plus ``persons`` (the golden records).
 The same pipeline serves a whole city (batch) and one person (online: the same steps over
@@ -149,7 +150,9 @@ STEPS: tuple[Step, ...] = (
         "f_conditions",
         """
         SELECT person_id, list_sort(list_distinct(list(code))) AS conditions FROM (
-            SELECT person_id, trim(unnest(conditions)) AS code FROM src_ehr
+            SELECT person_id, trim(code) AS code FROM (
+                SELECT person_id, unnest(conditions) AS code FROM src_ehr
+            )
             UNION ALL SELECT person_id, 'pregnancy' FROM f_ehr WHERE is_pregnant
             UNION ALL SELECT person_id, 'disability' FROM f_ehr WHERE disability_level > 0
         ) WHERE code IS NOT NULL AND code <> '' GROUP BY person_id""",
@@ -213,8 +216,9 @@ STEPS: tuple[Step, ...] = (
         SELECT
             b.person_id,
             CASE WHEN b.birth_date IS NULL OR b.birth_date > :as_of THEN NULL
-                 ELSE date_diff('year', b.birth_date, :as_of)
-                      - CASE WHEN strftime(:as_of, '%m%d') < strftime(b.birth_date, '%m%d')
+                 ELSE year(:as_of) - year(b.birth_date)
+                      - CASE WHEN month(:as_of) * 100 + day(:as_of)
+                                  < month(b.birth_date) * 100 + day(b.birth_date)
                              THEN 1 ELSE 0 END
             END AS age,
             b.sex,
@@ -222,7 +226,7 @@ STEPS: tuple[Step, ...] = (
             CASE WHEN coalesce(pol.hukou, b.hukou) = 'migrant' THEN pol.origin_province END
                 AS origin_province,
             CASE WHEN r.since IS NULL OR r.since > :as_of THEN NULL
-                 ELSE date_diff('month', r.since, :as_of)
+                 ELSE (year(:as_of) - year(r.since)) * 12 + month(:as_of) - month(r.since)
                       - CASE WHEN day(:as_of) < day(r.since) THEN 1 ELSE 0 END
             END AS residence_months,
             coalesce(pol.has_residence_permit, FALSE) AS has_residence_permit,
@@ -443,3 +447,66 @@ def _vaccination(con: Any, as_of: date, count_overdue: OverdueCounter) -> pa.Tab
             "doses_overdue": pa.array(counts, type=pa.int64()),
         }
     )
+
+
+def _spark_type(kind: pa.DataType) -> Any:
+    from pyspark.sql import types as T
+
+    if pa.types.is_list(kind):
+        return T.ArrayType(_spark_type(kind.value_type))
+    for check, spark in (
+        (pa.types.is_string, T.StringType()),
+        (pa.types.is_date, T.DateType()),
+        (pa.types.is_boolean, T.BooleanType()),
+        (pa.types.is_integer, T.LongType()),
+        (pa.types.is_floating, T.DoubleType()),
+    ):
+        if check(kind):
+            return spark
+    raise TypeError(f"no Spark type for {kind}")
+
+
+def _to_spark(spark: Any, table: pa.Table, name: str) -> None:
+    from pyspark.sql import types as T
+
+    schema = T.StructType([T.StructField(f.name, _spark_type(f.type), True) for f in table.schema])
+    rows = [tuple(row.values()) for row in table.to_pylist()]
+    spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
+
+
+def compute_features_spark(
+    persons: pa.Table,
+    sources: Mapping[str, pa.Table],
+    as_of: date,
+    count_overdue: OverdueCounter,
+    spark: Any,
+) -> pa.Table:
+    """The same features on Spark: every step's SQL transpiled from DuckDB's with SQLGlot.
+
+    The vaccination count is the forecaster's Python either way (it is not SQL); it runs
+    before the steps, over the immunization registry's rows. For a province that outgrows one
+    machine; :func:`compute_features` is the default.
+    """
+    import duckdb
+    import sqlglot
+
+    with duckdb.connect() as con:
+        con.register("persons", persons)
+        con.register("src_immunization", sources.get("immunization", empty_source("immunization")))
+        vaccination = _vaccination(con, as_of, count_overdue)
+    _to_spark(spark, persons, "persons")
+    for source in SOURCE_COLUMNS:
+        _to_spark(spark, sources.get(source, empty_source(source)), f"src_{source}")
+    _to_spark(spark, vaccination, "vaccination")
+    literal = _literal(as_of)
+    for step in STEPS:
+        sql = sqlglot.transpile(step.sql.replace(":as_of", literal), read="duckdb", write="spark")
+        spark.sql(sql[0]).createOrReplaceTempView(step.name)
+    frame = spark.sql(
+        "SELECT person_id, " + ", ".join(FEATURE_COLUMNS) + ", conditions FROM features"
+    ).toPandas()
+    frame = frame.sort_values("person_id", kind="stable").reset_index(drop=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for step in STEPS:
+        spark.catalog.dropTempView(step.name)
+    return table
