@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "carematch.security.consent_models",
     "carematch.providers.models",
     "carematch.profiling.models",
+    "carematch.matching.models",
 )
 
 
