@@ -12,6 +12,7 @@ from carematch.core.errors import NotFound
 from carematch.core.models import Region
 from carematch.security.authz import Principal, require
 from carematch.web import i18n
+from carematch.web.cockpit.allocation import router as allocation_router
 from carematch.web.cockpit.data import district_overview, district_shapes, geojson_path
 from carematch.web.guards import page_guard
 from carematch.web.i18n import N_
@@ -68,3 +69,6 @@ def districts_map(session: SessionDep, principal: Official) -> dict[str, Any]:
     if shapes is None:
         raise NotFound("no districts.geojson in the data directory's city/ folder")
     return shapes
+
+
+pages.include_router(allocation_router)
