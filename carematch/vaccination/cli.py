@@ -1,5 +1,9 @@
 """`carematch vaccination …`: schedule forecasting and certificates.
 
+``carematch vaccination issue``/``certificate`` sign an e-certificate (from a file, or for a
+person in the database), ``verify`` checks one offline and ``keys publish`` writes the public
+key verifiers need; see docs/vaccination.md.
+
 ``carematch vaccination forecast --schedule PATH --cases IN.jsonl`` writes one JSON line per
 case on stdout (the contract in :mod:`carematch.vaccination.schemas`). A line that is not a case
 is reported on stderr with its line number and skipped; every good line is still answered, and
@@ -15,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated
 
@@ -23,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    from carematch.vaccination.certificate import CertificateContent
     from carematch.vaccination.schedule import Schedule
 
 vaccination_app = typer.Typer(help="Vaccination (预防接种)", no_args_is_help=True)
@@ -116,3 +122,266 @@ def _answer(handle: IO[bytes], plan: Schedule, out: IO[str]) -> tuple[int, int]:
         skipped += 1
         _report(f"line {number}: {problem}")
     return answered, skipped
+
+
+# --- e-certificates ----------------------------------------------------------------------------
+
+keys_app = typer.Typer(help="The certificate signing key (证书签名密钥)", no_args_is_help=True)
+vaccination_app.add_typer(keys_app, name="keys")
+
+EXIT_VALID, EXIT_INVALID = 0, 1
+
+
+@keys_app.command("publish")
+def keys_publish_command(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="write the public key (PEM) here; stdout when left out"),
+    ] = None,
+) -> None:
+    """Write this installation's public key (PEM) for offline verifiers; make the key if none.
+
+    With --out, prints {"key_id", "algorithm", "out"} on stdout.
+    """
+    from carematch.core.errors import CareMatchError
+    from carematch.vaccination import certificate, service
+
+    try:
+        public = service.installation_public_key()
+    except (CareMatchError, OSError, ValueError) as exc:
+        raise _fail(f"cannot read the signing key: {exc}") from None
+    pem = certificate.public_key_pem(public)
+    kid = certificate.key_id(public)
+    if out is None:
+        sys.stdout.write(pem.decode("ascii"))
+        _report(f"key id {kid}")
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(pem)
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    typer.echo(json.dumps({"key_id": kid, "algorithm": "Ed25519", "out": str(out)}))
+
+
+@vaccination_app.command("verify")
+def verify_command(
+    cert: Annotated[
+        str, typer.Argument(help="file holding the certificate (or its verify URL); - for stdin")
+    ],
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="trust this published key (PEM) instead of the installation's; repeatable",
+        ),
+    ] = None,
+) -> None:
+    """Check a certificate offline: prints a JSON verdict; exit 0 valid, 1 invalid, 2 usage.
+
+    The verdict is {"valid", "reason", "detail"} and, when valid, "issuer", "issued_at",
+    "key_id", "certificate_id", "version", "person" {"name", "birth_date"} and "doses".
+    Reasons: malformed, unsupported_version, unknown_key, bad_signature.
+    """
+    from carematch.core.errors import CareMatchError
+    from carematch.vaccination import certificate, service
+
+    trusted = {}
+    if public_key:
+        for path in public_key:
+            try:
+                trusted.update(certificate.trust(certificate.load_public_key(path.read_bytes())))
+            except OSError as exc:
+                raise _fail(f"cannot read the public key {path}: {exc.strerror or exc}") from None
+            except CareMatchError as exc:
+                raise _fail(f"{path}: {exc.detail}") from None
+    else:
+        try:
+            trusted = service.trusted_keys()
+        except (CareMatchError, OSError, ValueError) as exc:
+            raise _fail(f"cannot read the installation's key: {exc}") from None
+    try:
+        raw = sys.stdin.buffer.read() if cert == "-" else Path(cert).read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {cert}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        verdict = certificate.Verdict(False, "malformed", "the file is not UTF-8 text")
+    else:
+        verdict = certificate.verify(text, trusted)
+    typer.echo(json.dumps(verdict.as_json(), ensure_ascii=False))
+    raise typer.Exit(EXIT_VALID if verdict.valid else EXIT_INVALID)
+
+
+OutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--out-dir", help="also write <certificate id>.txt, .json, .png and .svg (the QR) here"
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="the public address of the verify page's server, e.g. https://carematch.example; "
+        "the QR then holds <base-url>/verify?c=… (a phone camera opens it). Without it the QR "
+        "holds the bare certificate",
+    ),
+]
+
+
+@vaccination_app.command("issue")
+def issue_command(
+    holder: Annotated[
+        Path,
+        typer.Argument(
+            help='JSON {"name", "dob", "as_of"?, "history": [{"series", "date", "lot"?}]} '
+            "(a forecast case with a name); - for stdin"
+        ),
+    ],
+    out_dir: OutDir = None,
+    base_url: BaseUrl = None,
+    issuer: Annotated[str, typer.Option(help="the issuer named in the certificate")] = "CareMatch",
+) -> None:
+    """Sign a certificate for the doses in a file, with this installation's key (no database).
+
+    Doses dated after "as_of" (today when left out) are not certified. Prints {"certificate",
+    "url", "certificate_id", "key_id", "doses", "files"} on stdout.
+    """
+    from carematch.core.clock import today, utcnow
+    from carematch.core.errors import CareMatchError
+    from carematch.vaccination import certificate, service
+    from carematch.vaccination.schemas import CaseError, read_case
+
+    try:
+        with _open_cases(holder) as handle:
+            data = json.loads(handle.read().decode("utf-8-sig"))
+    except OSError as exc:
+        raise _fail(f"cannot read {holder}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(f"{holder} is not a JSON object: {exc}") from None
+    if not isinstance(data, dict):
+        raise _fail(f"{holder} must hold a JSON object")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail("`name` must be a non-empty string")
+    try:
+        case = read_case({"id": "", "as_of": today().isoformat(), **data})
+        lots = _lots(data.get("history") or [])
+    except CaseError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        doses = certificate.certified_doses(
+            service.city_schedule(), case.dob, case.as_of, case.history, lots
+        )
+        encoded, content = certificate.issue(
+            service.signing_key(),
+            certificate.Holder(name.strip(), case.dob),
+            doses,
+            issuer=issuer,
+            issued_at=utcnow(),
+        )
+        url = certificate.verify_url(encoded, base_url) if base_url else None
+        files = _write_certificate(out_dir, encoded, content, url)
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(_issued_json(encoded, content, url, files), ensure_ascii=False))
+
+
+def _lots(history: list[object]) -> dict[tuple[str, date], str]:
+    """The lot of each dose in a holder file that names one."""
+    from carematch.vaccination.schemas import CaseError
+
+    lots: dict[tuple[str, date], str] = {}
+    for i, item in enumerate(history):
+        if isinstance(item, dict) and item.get("lot") is not None:
+            lot, series, day = item.get("lot"), item.get("series"), item.get("date")
+            if not isinstance(lot, str) or not lot.strip():
+                raise CaseError(f"history[{i}].lot must be a non-empty string")
+            if isinstance(series, str) and isinstance(day, str):
+                lots[(series.strip(), date.fromisoformat(day))] = lot.strip()
+    return lots
+
+
+@vaccination_app.command("certificate")
+def certificate_command(
+    person_id: Annotated[str, typer.Argument(help="the person's id in this installation")],
+    out_dir: OutDir = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Sign a certificate of the doses in a person's linked records, as of today (audited).
+
+    Prints {"person_id", "certificate", "url", "certificate_id", "key_id", "doses",
+    "unreadable", "files"} on stdout.
+    """
+    from carematch.core.config import get_settings
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+    from carematch.security.authz import Principal
+    from carematch.vaccination import service
+
+    configure_logging(get_settings().log_level)
+    upgrade()
+    operator = Principal(user_id="cli", username="cli", role="admin", region_code=None)
+    try:
+        with session_scope() as session:
+            issued = service.issue_person_certificate(
+                session, operator, person_id, base_url=base_url
+            )
+            # Written inside the unit of work: if the files cannot be written, the audit entry
+            # of a certificate nobody received is rolled back with it.
+            files = _write_certificate(out_dir, issued.encoded, issued.content, issued.url)
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the certificate: {exc.strerror or exc}") from None
+    out = {
+        "person_id": issued.person_id,
+        **_issued_json(issued.encoded, issued.content, issued.url, files),
+        "unreadable": list(issued.unreadable),
+    }
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+def _write_certificate(
+    out_dir: Path | None, encoded: str, content: CertificateContent, url: str | None
+) -> list[str]:
+    """Write the certificate, its content and its QR (PNG, SVG) into ``out_dir``; the paths."""
+    from carematch.vaccination import certificate
+
+    if out_dir is None:
+        certificate.qr_code(url or encoded)  # refuse a certificate no phone can read
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"vaccination-certificate-{content.certificate_id}"
+    document = {"certificate": encoded, "url": url, **content.as_json()}
+    paths = {
+        ".txt": (encoded + "\n").encode("ascii"),
+        ".json": json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"),
+        ".png": certificate.qr_png(url or encoded),
+        ".svg": certificate.qr_svg(url or encoded).encode("utf-8"),
+    }
+    written = []
+    for suffix, data in paths.items():
+        path = stem.with_suffix(suffix)
+        path.write_bytes(data)
+        written.append(str(path))
+    return written
+
+
+def _issued_json(
+    encoded: str, content: CertificateContent, url: str | None, files: list[str]
+) -> dict[str, object]:
+    return {
+        "certificate": encoded,
+        "url": url,
+        "certificate_id": content.certificate_id,
+        "key_id": content.key_id,
+        "doses": len(content.doses),
+        "files": files,
+    }

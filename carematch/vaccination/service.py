@@ -1,4 +1,4 @@
-"""Use cases of the vaccination domain: a person's forecast from the doses in their records.
+"""Use cases of the vaccination domain: a person's forecast and e-certificate from their doses.
 
 Persons and their source records are read through the identity domain's service (which scopes
 to the caller's jurisdiction and audits the read), never through its tables. Services flush;
@@ -11,14 +11,22 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import today
+from carematch.core.clock import today, utcnow
+from carematch.core.config import get_settings
 from carematch.core.errors import InvalidInput
 from carematch.identity import service as identity
+from carematch.identity.errors import PersonNotFound
+from carematch.security import audit
 from carematch.security.authz import Principal
+from carematch.security.keys import load_or_create_key
+from carematch.vaccination import certificate
+from carematch.vaccination.certificate import CertificateContent, HolderNameUnknown
 from carematch.vaccination.errors import BirthDateUnknown
 from carematch.vaccination.forecast import Forecast, GivenDose, forecast, parse_registry_doses
 from carematch.vaccination.schedule import Schedule, default_schedule
@@ -95,3 +103,110 @@ def person_forecast(
         forecast=result,
         unreadable=tuple(unreadable),
     )
+
+
+# --- e-certificates (电子接种证明) ------------------------------------------------------------
+
+CERTIFICATE_KEY_FILE = "certificate-signing.key"
+"""The Ed25519 seed (base64) in the data directory's secrets folder, mode 0600, made on first
+use like the other key files (security.keys)."""
+ISSUER = "CareMatch"
+"""The issuer named in certificates; the key, not this name, is what a verifier trusts."""
+
+
+@lru_cache(maxsize=8)
+def _signing_key_at(path: str) -> Ed25519PrivateKey:
+    return certificate.signing_key_from_seed(load_or_create_key(Path(path), None, 32))
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """This installation's certificate signing key, created on first use.
+
+    Raises:
+        CertificateKeyError: the key file holds something other than a 32-byte seed.
+    """
+    path = get_settings().secrets_dir / CERTIFICATE_KEY_FILE
+    return _signing_key_at(str(path.resolve()))
+
+
+def installation_public_key() -> Ed25519PublicKey:
+    """The public half of the signing key: what ``keys publish`` and ``/verify/key`` give out."""
+    return signing_key().public_key()
+
+
+def trusted_keys() -> dict[str, Ed25519PublicKey]:
+    """The keys this installation's verifiers trust by default: its own."""
+    return certificate.trust(installation_public_key())
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A signed certificate for a person, what it says, and what its QR code holds."""
+
+    person_id: str
+    encoded: str
+    content: CertificateContent
+    url: str | None
+    """The verify page's address with the certificate (None when no base URL was given)."""
+    unreadable: tuple[str, ...]
+    """Pieces of the registry's dose text that could not be read, so are not certified."""
+
+    @property
+    def qr_text(self) -> str:
+        """What the QR code holds: the verify URL, or the bare certificate without one."""
+        return self.url or self.encoded
+
+
+def issue_person_certificate(
+    session: Session,
+    principal: Principal,
+    person_id: str,
+    *,
+    base_url: str | None = None,
+    issuer: str = ISSUER,
+) -> IssuedCertificate:
+    """Sign a certificate of the doses in a person's records, as of today.
+
+    A resident gets only their own. The read of the person is audited (as every person read),
+    and so is the issue, with the certificate's id (never its content: the audit log is clear
+    text).
+
+    Raises:
+        PersonNotFound: no such person in the caller's jurisdiction, or a resident asking for
+            someone else (404, as every person read).
+        BirthDateUnknown, HolderNameUnknown: the golden record cannot identify the holder (409).
+        CertificateTooLarge: more doses than a readable QR code holds (409).
+    """
+    if principal.role == "resident" and principal.person_id != person_id:
+        raise PersonNotFound(f"no person {person_id}")
+    person, records = identity.read_person(session, principal, person_id)
+    if person.birth_date is None:
+        raise BirthDateUnknown(f"person {person_id} has no date of birth on record")
+    name = (person.name or "").strip()
+    if not name:
+        raise HolderNameUnknown(f"person {person_id} has no name on record")
+    now = utcnow()
+    given, unreadable = doses_of(records)
+    doses = certificate.certified_doses(city_schedule(), person.birth_date, now.date(), given)
+    encoded, content = certificate.issue(
+        signing_key(),
+        certificate.Holder(name, person.birth_date),
+        doses,
+        issuer=issuer,
+        issued_at=now,
+    )
+    url = certificate.verify_url(encoded, base_url) if base_url else None
+    certificate.qr_code(url or encoded)  # refuse before the audit says it was issued
+    audit.record(
+        session,
+        actor=principal.username,
+        action="issue_vaccination_certificate",
+        entity="person",
+        entity_id=person_id,
+        detail={
+            "certificate_id": content.certificate_id,
+            "key_id": content.key_id,
+            "doses": len(content.doses),
+        },
+    )
+    return IssuedCertificate(person.id, encoded, content, url, tuple(unreadable))

@@ -121,9 +121,10 @@ def test_canonical_json_matches_rfc8785_for_the_values_a_payload_holds():
     # RFC 8785 §3.2.2.2: only " \\ and control characters are escaped, with \b \t \n \f \r
     # short forms and lowercase \u00xx; everything else (CJK, U+2028, DEL) stays literal.
     value = {"b": [1, -2, 0], "a": 'quote" back\\ \b\t\n\f\r\x01\x1f 林\u2028\x7f', "c": {}}
-    assert canonical_json(value) == (
+    expected = (
         '{"a":"quote\\" back\\\\ \\b\\t\\n\\f\\r\\u0001\\u001f 林\u2028\x7f","b":[1,-2,0],"c":{}}'
-    ).encode()
+    )
+    assert canonical_json(value) == expected.encode()
     with pytest.raises(ValueError):
         canonical_json({"weight": 1.5})
     with pytest.raises(ValueError):
