@@ -17,7 +17,7 @@ refused as non-canonical base64. Any change to any byte is therefore detected.
 Size is what decides whether a phone reads the QR: raw DEFLATE (no zlib header or checksum:
 the signature already guards the bytes) with a preset dictionary (the payload's skeleton and the
 programme's series codes, :data:`ZDICT`) halves a small certificate. A child's six doses take
-about 270 characters; 24 doses about 420, a version 17 (85 × 85) code at error correction M as
+about 280 characters; 24 doses about 455, a version 17 (85 × 85) code at error correction M as
 a verify URL. The dictionary is part of format 1: changing it needs a new version byte.
 
 The payload is canonical JSON: keys sorted, no whitespace, UTF-8 (not ``\\u`` escapes), and
@@ -86,7 +86,7 @@ _WBITS: Final = -15  # raw DEFLATE, 32 KiB window
 QR_ERROR: Final = "m"
 """QR error correction M (15 %): survives a smudged print or a scratched phone screen."""
 QR_MAX_VERSION: Final = 25
-"""117 × 117 modules: still read by an ordinary phone camera at arm's length. About 45 doses
+"""117 × 117 modules: still read by an ordinary phone camera at arm's length. About 80 doses
 fit; a certificate that needs more is refused rather than printed unreadable."""
 QUERY_PARAM: Final = "c"
 """The verify page's query parameter: the QR holds ``<base url>/verify?c=<certificate>``."""

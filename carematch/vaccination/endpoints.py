@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from carematch.api.deps import SessionDep
 from carematch.security.authz import Principal, require
-from carematch.vaccination import service
+from carematch.vaccination import certificate, service
 from carematch.vaccination.schemas import (
     InvalidDosePublic,
     SeriesForecastPublic,
@@ -61,4 +63,114 @@ def get_vaccination_forecast(
             for d in result.forecast.invalid
         ],
         unreadable=list(result.unreadable),
+    )
+
+
+# --- e-certificates ----------------------------------------------------------------------------
+
+# The holder may fetch their own certificate; staff as for the forecast.
+CERTIFICATE_READERS = (*FORECAST_READERS, "resident")
+CertificateReader = Annotated[Principal, Depends(require(*CERTIFICATE_READERS))]
+# A certificate names a person and their doses: no shared cache may keep it.
+_PRIVATE = {"Cache-Control": "no-store"}
+
+
+class CertifiedDosePublic(BaseModel):
+    """One certified dose; ``dose`` is null for a dose the schedule does not count."""
+
+    series: str
+    date: date
+    dose: int | None = None
+    lot: str | None = None
+
+
+class CertificateHolderPublic(BaseModel):
+    """Whom the certificate is about: name and date of birth, to compare with an ID."""
+
+    name: str
+    birth_date: date
+
+
+class VaccinationCertificatePublic(BaseModel):
+    """A signed vaccination certificate (电子接种证明), what it says, and its QR code."""
+
+    person_id: str
+    certificate: str
+    """The encoded certificate (base64url); ``carematch vaccination verify`` reads it."""
+    url: str
+    """The verify page's address with the certificate: what the QR code holds."""
+    qr_svg: str
+    certificate_id: str
+    key_id: str
+    issuer: str
+    issued_at: datetime
+    holder: CertificateHolderPublic
+    doses: list[CertifiedDosePublic]
+    unreadable: list[str]
+    """Pieces of the registry's dose text that could not be read, so are not certified."""
+
+
+@router.get(
+    "/persons/{person_id}/vaccination-certificate",
+    response_model=VaccinationCertificatePublic,
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/svg+xml": {}},
+            "description": "JSON, or the QR code alone with format=png or format=svg",
+        }
+    },
+)
+def get_vaccination_certificate(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CertificateReader,
+    person_id: str,
+    format: Annotated[
+        Literal["json", "png", "svg"],
+        Query(description="json (default): the certificate and its QR as SVG; png or svg: the QR"),
+    ] = "json",
+) -> VaccinationCertificatePublic | Response:
+    """Sign a certificate of a person's doses as of today; each call issues a new one.
+
+    The QR code holds this server's verify page address with the certificate, so a phone
+    camera opens the check directly. Residents get only their own (404 for anyone else); 404
+    outside the caller's jurisdiction; the read and the issue are audited.
+    """
+    issued = service.issue_person_certificate(
+        session, principal, person_id, base_url=str(request.base_url)
+    )
+    name = f"vaccination-certificate-{issued.content.certificate_id}"
+    if format == "png":
+        return Response(
+            certificate.qr_png(issued.qr_text),
+            media_type="image/png",
+            headers={**_PRIVATE, "Content-Disposition": f'attachment; filename="{name}.png"'},
+        )
+    svg = certificate.qr_svg(issued.qr_text)
+    if format == "svg":
+        return Response(
+            svg,
+            media_type="image/svg+xml",
+            headers={**_PRIVATE, "Content-Disposition": f'attachment; filename="{name}.svg"'},
+        )
+    response.headers.update(_PRIVATE)
+    content = issued.content
+    return VaccinationCertificatePublic(
+        person_id=issued.person_id,
+        certificate=issued.encoded,
+        url=issued.qr_text,
+        qr_svg=svg,
+        certificate_id=content.certificate_id,
+        key_id=content.key_id,
+        issuer=content.issuer,
+        issued_at=content.issued_at,
+        holder=CertificateHolderPublic(
+            name=content.holder.name, birth_date=content.holder.birth_date
+        ),
+        doses=[
+            CertifiedDosePublic(series=d.series, date=d.date, dose=d.dose, lot=d.lot)
+            for d in content.doses
+        ],
+        unreadable=list(issued.unreadable),
     )
