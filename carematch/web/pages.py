@@ -24,6 +24,7 @@ from carematch.web.guards import install_page_handlers, safe_next
 from carematch.web.resident.nearby import router as nearby_router
 from carematch.web.resident.routes import router as resident_router
 from carematch.web.templating import home_for, render
+from carematch.web.verify.routes import router as verify_router
 from carematch.web.workbench.routes import router as workbench_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -97,6 +98,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(resident_router)
     app.include_router(nearby_router)
+    app.include_router(verify_router)
     app.include_router(workbench_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
