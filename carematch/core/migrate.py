@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "carematch.providers.models",
     "carematch.profiling.models",
     "carematch.matching.models",
+    "carematch.booking.models",
     "carematch.notifications.models",
 )
 
