@@ -13,6 +13,7 @@ from carematch.booking import service
 from carematch.booking.errors import (
     AlreadyBooked,
     AlreadyWaiting,
+    BookingDemandNotFound,
     BookingNotFound,
     BookingStateConflict,
     IdempotencyKeyReused,
@@ -25,6 +26,7 @@ from carematch.booking.errors import (
 from carematch.booking.models import Booking, Slot
 from carematch.core.db import session_factory, session_scope
 from carematch.identity.errors import PersonNotFound
+from carematch.profiling.models import Demand
 from carematch.providers.errors import ProviderNotFound
 from tests.booking.conftest import (
     NOW,
@@ -446,3 +448,47 @@ def test_concurrent_bookings_in_threads_never_overbook(world: World):
         t.join()
     assert sorted(outcomes) == ["booked"] * 3 + ["full"] * 9
     assert booked_count(slot) == holders(slot) == 3
+
+
+def test_a_booking_may_name_the_open_demand_it_serves(world: World):
+    with session_scope() as session:
+        slot = add_slot(session, world.provider_d1)
+        for demand_id, person, service_code in [
+            ("D-own", world.person_d1, SERVICE),
+            ("D-other-service", world.person_d1, OTHER_SERVICE),
+            ("D-someone-else", world.person_d2, SERVICE),
+        ]:
+            session.add(
+                Demand(
+                    id=demand_id,
+                    person_id=person,
+                    tag="elderly_checkup",
+                    service=service_code,
+                    demand_type="public_health",
+                    level="maintenance",
+                    because="{}",
+                    as_of=NOW.date(),
+                )
+            )
+    with session_scope() as session:
+        official = principal(session, "official_d1")
+        for demand_id, error in [
+            ("D-someone-else", BookingDemandNotFound),
+            ("D-no-such", BookingDemandNotFound),
+            ("D-other-service", InvalidBooking),
+        ]:
+            with pytest.raises(error):
+                service.book(
+                    session,
+                    official,
+                    slot_id=slot,
+                    person_id=world.person_d1,
+                    demand_id=demand_id,
+                    now=NOW,
+                )
+    with session_scope() as session:
+        booked = service.book(
+            session, official, slot_id=slot, person_id=world.person_d1, demand_id="D-own", now=NOW
+        )
+    assert booked.view.booking.demand_id == "D-own"
+    assert booked_count(slot) == 1
