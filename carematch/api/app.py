@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 
@@ -27,11 +32,21 @@ from carematch.vaccination.endpoints import router as vaccination_router
 API_PREFIX = "/api/v1"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Cap the request threads at the connection pool (see Settings.db_pool_size)."""
+    settings = get_settings()
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
+    yield
+
+
 def create_app() -> FastAPI:
     """Assemble the app; every route declares its authorisation (see security.authz)."""
     settings = get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
+        lifespan=_lifespan,
         title="CareMatch API",
         version=__version__,
         description="健康服务精准对接平台 — regional public-health service matching",

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     field_key: SecretStr | None = None
     jwt_secret: SecretStr | None = None
     token_minutes: int = 60
+    # Connections per process. The app runs at most this many requests at once (its worker
+    # threads are capped to match), so a burst queues for a thread instead of holding threads
+    # that wait for connections until everything times out. 4 workers × 20 stays under
+    # PostgreSQL's default max_connections of 100.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
     log_level: str = "INFO"
 
     @property

@@ -51,10 +51,20 @@ def get_engine(settings: Settings | None = None) -> Engine:
     if url not in _ENGINES:
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"check_same_thread": False})
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False},
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
         _ENGINES[url] = engine
     return _ENGINES[url]
 
