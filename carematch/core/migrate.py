@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "carematch.matching.models",
     "carematch.booking.models",
     "carematch.notifications.models",
+    "carematch.feedback.models",
 )
 
 
