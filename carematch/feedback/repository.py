@@ -128,8 +128,12 @@ def next_event_seq(session: Session, complaint_id: str) -> int:
 # --- the ledger ----------------------------------------------------------------------------
 
 
-def get_item(session: Session, item_id: str) -> RectificationItem | None:
-    return session.get(RectificationItem, item_id)
+def get_item(
+    session: Session, item_id: str, *, for_update: bool = False
+) -> RectificationItem | None:
+    """One ledger item; ``for_update`` locks its row (PostgreSQL) so two people reporting on
+    it at once take turns instead of both passing the checks on the same old status."""
+    return session.get(RectificationItem, item_id, with_for_update=for_update)
 
 
 def get_finding(session: Session, finding_id: str) -> Finding | None:

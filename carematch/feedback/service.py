@@ -596,8 +596,11 @@ def _checked_draft(
     raise InvalidRectification("owner_kind must be provider or department")
 
 
-def _visible_item(session: Session, principal: Principal, item_id: str) -> RectificationItem:
-    item = repository.get_item(session, item_id) if ROW_ID.match(item_id) else None
+def _visible_item(
+    session: Session, principal: Principal, item_id: str, *, for_update: bool = False
+) -> RectificationItem:
+    found = ROW_ID.match(item_id)
+    item = repository.get_item(session, item_id, for_update=for_update) if found else None
     if item is None or not principal.can_see(item.region_code):
         raise RectificationNotFound(f"no rectification item {item_id}")
     return item
@@ -665,7 +668,7 @@ def update_item(
     """
     if status is None and evidence_text is None and evidence_file is None:
         raise InvalidRectification("give a status, evidence_text or evidence_file")
-    item = _visible_item(session, principal, item_id)
+    item = _visible_item(session, principal, item_id, for_update=True)
     current = item.status
     target = status if status is not None and status != current else None
     if current == "verified":
