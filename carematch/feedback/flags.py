@@ -130,6 +130,38 @@ def period_means(ratings: Iterable[tuple[str, date, int]], months: int) -> list[
     ]
 
 
+def means_from_month_totals(
+    totals: Iterable[tuple[str, str, int, int]], months: int
+) -> list[PeriodMean]:
+    """Period means from ``(provider, "YYYY-MM", sum of scores, count)`` month totals.
+
+    The database sums a provider's ratings per month (one GROUP BY); this folds the months into
+    periods of ``months`` months, so the mean of a quarter weighs every rating once rather than
+    averaging three monthly means.
+
+    Raises:
+        ValueError: a malformed month, a count below 1 or a sum outside the 1–5 range.
+
+    Examples:
+        >>> means_from_month_totals([("P1", "2030-01", 6, 3), ("P1", "2030-02", 2, 1)], 3)
+        [PeriodMean(provider_id='P1', period='2030-01', mean=2.0, count=4)]
+    """
+    low, high = RATING_RANGE
+    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for provider_id, month, total, count in totals:
+        index = month_index(month)
+        if count < 1 or not low * count <= total <= high * count:
+            raise ValueError(f"{provider_id} {month}: {total} over {count} ratings is impossible")
+        first = index // months * months
+        acc = sums[(provider_id, f"{first // 12:04d}-{first % 12 + 1:02d}")]
+        acc[0] += total
+        acc[1] += count
+    return [
+        PeriodMean(provider_id, period, total / count, count)
+        for (provider_id, period), (total, count) in sorted(sums.items())
+    ]
+
+
 def is_low(mean: PeriodMean, rule: LowRatingRule) -> bool:
     """True when the period counts against the provider."""
     return mean.count >= rule.min_ratings and mean.mean < rule.threshold

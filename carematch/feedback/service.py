@@ -736,14 +736,20 @@ def update_item(
 def rating_means(session: Session, period_months: int, before: date) -> list[PeriodMean]:
     """Each provider's mean rating and count per period, for periods ending by ``before``.
 
-    The wiring point to booking's ratings (1-5 per service record, R-EV-3). Until booking
-    exposes them this raises; pass ``means`` to :func:`recompute_flags` instead.
+    The wiring point to booking's ratings (1-5 per service record, R-EV-3). Booking sums them
+    per provider and month in the database (``Rating.visit_month``); once its service exposes
+    those totals, this is::
+
+        totals = booking.rating_month_totals(session, before_month=f"{before:%Y-%m}")
+        return means_from_month_totals(totals, period_months)
+
+    Until then it raises, and :func:`recompute_flags` takes ``means`` from the caller.
 
     Raises:
-        RatingsUnavailable: booking records no ratings yet.
+        RatingsUnavailable: booking does not expose its ratings yet.
     """
     raise RatingsUnavailable(
-        "booking does not record ratings yet; post the period means with the request"
+        "booking does not expose ratings yet; post the period means with the request"
     )
 
 

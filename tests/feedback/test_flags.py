@@ -12,6 +12,7 @@ from carematch.feedback.flags import (
     LowRatingRule,
     PeriodMean,
     low_rating_runs,
+    means_from_month_totals,
     period_end,
     period_means,
     period_of,
@@ -198,3 +199,50 @@ def test_periods_are_aligned_to_january():
     assert period_of(date(2026, 7, 1), 6) == "2026-07"
     assert period_end("2026-12", 1) == date(2027, 1, 1)
     assert period_end("2026-07", 6) == date(2027, 1, 1)
+
+
+def test_month_totals_fold_into_periods_weighing_every_rating_once():
+    totals = [
+        ("P1", "2026-01", 10, 5),  # mean 2.0
+        ("P1", "2026-02", 45, 10),  # mean 4.5
+        ("P1", "2026-04", 3, 1),
+        ("P2", "2026-03", 4, 2),
+    ]
+
+    assert means_from_month_totals(totals, 3) == [
+        PeriodMean("P1", "2026-01", 55 / 15, 15),
+        PeriodMean("P1", "2026-04", 3.0, 1),
+        PeriodMean("P2", "2026-01", 2.0, 2),
+    ]
+    assert means_from_month_totals(totals[:1], 1) == [PeriodMean("P1", "2026-01", 2.0, 5)]
+    for impossible in [("P1", "2026-01", 4, 5), ("P1", "2026-01", 26, 5), ("P1", "2026-01", 0, 0)]:
+        with pytest.raises(ValueError):
+            means_from_month_totals([impossible], 1)
+
+
+@given(
+    ratings=st.lists(
+        st.tuples(
+            st.sampled_from(["P1", "P2"]),
+            st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31)),
+            st.integers(1, 5),
+        ),
+        max_size=80,
+    ),
+    months=st.sampled_from([1, 2, 3, 4, 6, 12]),
+)
+def test_month_totals_give_the_same_means_as_single_ratings(ratings, months):
+    totals: dict[tuple[str, str], list[int]] = {}
+    for provider, day, score in ratings:
+        acc = totals.setdefault((provider, f"{day:%Y-%m}"), [0, 0])
+        acc[0] += score
+        acc[1] += 1
+    rows = [(p, m, t, c) for (p, m), (t, c) in totals.items()]
+
+    folded = means_from_month_totals(rows, months)
+    direct = period_means(ratings, months)
+
+    assert [(m.provider_id, m.period, m.count) for m in folded] == [
+        (m.provider_id, m.period, m.count) for m in direct
+    ]
+    assert all(abs(a.mean - b.mean) < 1e-9 for a, b in zip(folded, direct, strict=True))
