@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "carematch.booking.models",
     "carematch.notifications.models",
     "carematch.feedback.models",
+    "carematch.points.models",
 )
 
 
