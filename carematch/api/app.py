@@ -23,6 +23,7 @@ from carematch.identity.review_endpoints import router as review_router
 from carematch.matching.cohort_endpoints import router as allocation_router
 from carematch.matching.endpoints import router as matching_router
 from carematch.notifications.endpoints import router as notifications_router
+from carematch.points.endpoints import router as points_router
 from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     api.include_router(matching_router)
     api.include_router(allocation_router)
     api.include_router(notifications_router)
+    api.include_router(points_router)
     api.include_router(booking_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)

@@ -20,6 +20,7 @@ from carematch.security.authz import TOKEN_COOKIE, Principal, optional_principal
 from carematch.security.service import authenticate
 from carematch.web.cockpit.routes import data as cockpit_data
 from carematch.web.cockpit.routes import pages as cockpit_pages
+from carematch.web.feedback.routes import router as board_router
 from carematch.web.guards import install_page_handlers, safe_next
 from carematch.web.resident.nearby import router as nearby_router
 from carematch.web.resident.routes import router as resident_router
@@ -99,6 +100,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(resident_router)
     app.include_router(nearby_router)
     app.include_router(verify_router)
+    app.include_router(board_router)
     app.include_router(workbench_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
