@@ -73,6 +73,7 @@ from carematch.feedback.models import (
     ProviderFlag,
     RectificationItem,
 )
+from carematch.identity.errors import PersonNotFound
 from carematch.identity.service import visible_person
 from carematch.providers import service as providers
 from carematch.providers.hours import CITY_TZ
@@ -188,7 +189,11 @@ def file_complaint(
             raise ResidentNotLinked("your account is not linked to a person record yet")
         if received_at is not None:
             raise InvalidComplaint("the time of receipt is set by the platform")
-        person_id = person_id or principal.person_id
+        # A resident's jurisdiction is not a region, so visible_person would let them name
+        # anyone: they file in their own name only (404 for another, as for any hidden person).
+        if person_id is not None and person_id != principal.person_id:
+            raise PersonNotFound(f"no person {person_id}")
+        person_id = principal.person_id
     if not text.strip():
         raise InvalidComplaint("the complaint has no text")
     if provider_id is None and service_code is None:

@@ -158,6 +158,15 @@ def test_staff_registrations_are_checked(api, world, body, status, message):
     assert message in response.json()["detail"]
 
 
+def test_a_resident_cannot_file_in_someone_elses_name(api, world):
+    response = file(api, "resident1", provider_id=world.provider_d1, person_id=world.person_d2)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+    listed = api.get("/api/v1/complaints", headers=bearer("resident2")).json()
+    assert listed["total"] == 0
+
+
 def test_staff_cannot_file_for_a_person_outside_their_district(api, world):
     response = file(
         api,
