@@ -1,4 +1,4 @@
-"""Fixtures of the points tests: two districts, a linked resident, the API with the router."""
+"""Fixtures of the points tests: two districts, linked residents, the API."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -53,20 +54,16 @@ def bearer(username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access}"}
 
 
-def points_app():  # type: ignore[no-untyped-def]
-    """The app, with the points router mounted here until app.py mounts it."""
-    from carematch.api.app import API_PREFIX, create_app
-    from carematch.points.endpoints import router
+def points_app() -> FastAPI:
+    """The app under test; app.py mounts the points router."""
+    from carematch.api.app import create_app
 
-    app = create_app()
-    if not any(getattr(r, "path", "") == f"{API_PREFIX}/points/me" for r in app.routes):
-        app.include_router(router, prefix=API_PREFIX)
-    return app
+    return create_app()
 
 
 @pytest.fixture
 def api(env) -> Iterator[TestClient]:
-    """A client of the app with the points router."""
+    """A client of the app."""
     with TestClient(points_app()) as client:
         yield client
 
