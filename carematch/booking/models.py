@@ -11,10 +11,11 @@ Times are stored in UTC (SQLite keeps the UTC wall time without an offset; read 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from carematch.core.clock import utcnow
 from carematch.core.db import Base
+from carematch.security.crypto import EncryptedText
 
 # generated: from a provider's opening hours or van stops (`carematch booking slots`);
 # staff: created through the API.
@@ -169,4 +171,118 @@ class Dependant(Base):
     dependant_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
     relation: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# What became of a visit (服务结果): done and nothing more needed; done, follow up later; sent
+# on to another provider; or not done (the person declined, or could not be served).
+OUTCOMES = ("resolved", "follow_up", "referred", "not_done")
+
+
+class ServiceRecord(Base):
+    """What staff did for a person at a visit (服务记录): a checked-in booking, or a walk-in.
+
+    Writing it completes the booking (if any) and serves the person's open demands for the
+    service. At most one record per booking (a partial unique index: walk-ins have none).
+    ``summary`` (what was done) and ``notes`` are health data and stored encrypted;
+    ``region_code`` is the provider's region, copied like a slot's, so jurisdiction needs no
+    join. ``demand_ids`` lists the demands the record served, space-separated.
+    """
+
+    __tablename__ = "service_records"
+    __table_args__ = (
+        Index(
+            "uq_service_records_booking_id",
+            "booking_id",
+            unique=True,
+            postgresql_where=text("booking_id IS NOT NULL"),
+            sqlite_where=text("booking_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            "outcome IN ('resolved', 'follow_up', 'referred', 'not_done')", name="known_outcome"
+        ),
+        Index("ix_service_records_person_id_performed_at", "person_id", "performed_at"),
+        Index("ix_service_records_region_code_next_followup_on", "region_code", "next_followup_on"),
+        Index("ix_service_records_provider_id_performed_at", "provider_id", "performed_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    booking_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    person_id: Mapped[str] = mapped_column(String(32))
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"))
+    service: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str | None] = mapped_column(String(12), default=None)
+    demand_ids: Mapped[str] = mapped_column(String(400), default="")
+    performed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[str] = mapped_column(EncryptedText)
+    outcome: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(EncryptedText, default=None)
+    next_followup_on: Mapped[date | None] = mapped_column(Date, default=None)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    """A resident's rating of one visit (满意度评价): 1 to 5 and an optional comment.
+
+    One per service record (unique), so a visit is rated once. ``provider_id`` and
+    ``visit_month`` (``YYYY-MM`` of the visit, city time) are copied from the record so the
+    provider's ratings per period are one GROUP BY; the comment is stored encrypted (it may
+    name people or illnesses).
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint("score >= 1 AND score <= 5", name="score_1_to_5"),
+        Index("ix_ratings_provider_id_visit_month", "provider_id", "visit_month"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service_record_id: Mapped[str] = mapped_column(ForeignKey("service_records.id"), unique=True)
+    booking_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    provider_id: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(64))
+    visit_month: Mapped[str] = mapped_column(String(7))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(EncryptedText, default=None)
+    rated_by: Mapped[str] = mapped_column(String(64))
+    rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlaClock(Base):
+    """A time limit running on one need (服务时限): see :mod:`carematch.booking.sla`.
+
+    One per (kind, subject): a demand's 24-hour response clock, a booking's 30-minute online
+    consultation clock. ``answered_at``/``voided_at`` stop it; ``breached_at`` is set (to the
+    deadline) by the sweep that finds it breached, and ``alerted_at`` when the alert went out,
+    so a breach is alerted once. ``region_code`` places it in a jurisdiction (the person's
+    community for a demand, the slot's region for a booking).
+    """
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject_id"),
+        Index("ix_sla_clocks_region_code_deadline_at", "region_code", "deadline_at"),
+        Index("ix_sla_clocks_breached_at", "breached_at"),
+        Index("ix_sla_clocks_deadline_at", "deadline_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(64))
+    provider_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    region_code: Mapped[str | None] = mapped_column(String(12), default=None)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # booking, contact, check_in or service_record; and who answered.
+    answer: Mapped[str | None] = mapped_column(String(16), default=None)
+    answered_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    void_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
