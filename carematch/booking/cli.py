@@ -1,4 +1,4 @@
-"""`carematch booking …`: slots and bookings.
+"""`carematch booking …`: slots and bookings, the SLA sweep.
 
 Data goes to stdout (JSON); errors go to stderr.
 """
@@ -44,4 +44,29 @@ def slots_command(
     except CareMatchError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(2) from None
+    typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+
+
+@booking_app.command("sla")
+def sla_command(
+    limit: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="most breaches to record in one run")
+    ] = 10_000,
+) -> None:
+    """Sweep the SLA clocks: start a 24-hour clock for each newly raised demand, void those
+    whose demand closed unanswered, record each new breach once and alert the staff.
+
+    Prints {"started","voided","breached","alerts"}. Idempotent: run it every few minutes
+    (cron, a systemd timer); a second run at the same moment changes nothing.
+    """
+    from carematch.booking.clocks import sweep
+    from carematch.core.config import get_settings
+    from carematch.core.db import session_scope
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+
+    configure_logging(get_settings().log_level)
+    upgrade()
+    with session_scope() as session:
+        summary = sweep(session, limit=limit)
     typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from carematch.api.deps import Limit, Offset, SessionDep
-from carematch.booking import service
+from carematch.booking import clocks, ratings, records, service
 from carematch.booking.schemas import (
     BookingCreate,
     BookingPublic,
@@ -26,7 +26,16 @@ from carematch.booking.schemas import (
     DependantCreate,
     DependantPublic,
     DependantsPublic,
+    RatingCreate,
+    RatingPublic,
+    RatingsPublic,
     RescheduleRequest,
+    ServiceRecordCreate,
+    ServiceRecordPublic,
+    ServiceRecordsPublic,
+    ServiceRecordWritten,
+    SlaClockPublic,
+    SlaCountsPublic,
     SlotCreate,
     SlotPublic,
     SlotsPublic,
@@ -339,3 +348,180 @@ def list_dependants(
     """A resident's dependants; staff name the guardian."""
     links = service.list_dependants(session, principal, guardian_id)
     return DependantsPublic(items=[DependantPublic.of(d) for d in links])
+
+
+# --- service records, ratings, SLA clocks (issue 5, item 2) --------------------------------
+
+# Those who write and read visit records: the clinic's staff. Residents read their own.
+RECORD_READERS = (*CLINIC, "resident")
+# Those who answer a raised need by contacting the person (grid workers do much of it).
+RESPONDERS = (*CLINIC, "grid_worker")
+RecordReader = Annotated[Principal, Depends(require(*RECORD_READERS))]
+Rater = Annotated[Principal, Depends(require("resident"))]
+Responder = Annotated[Principal, Depends(require(*RESPONDERS))]
+Official = Annotated[Principal, Depends(require("official", "doctor"))]
+
+
+@router.post(
+    "/service-records",
+    response_model=ServiceRecordWritten,
+    status_code=201,
+    responses={
+        **NOT_FOUND,
+        **CONFLICT,
+        400: {"description": "invalid record", **_PROBLEM},
+    },
+)
+def create_service_record(
+    session: SessionDep, principal: Clinic, body: ServiceRecordCreate, response: Response
+) -> ServiceRecordWritten:
+    """Write what was done at a visit (a booking, or a walk-in): 201; the booking completes and
+    the person's demands for the service are served. 409 when the booking has its record or
+    was cancelled or missed; 404 when the booking, person or provider is not visible."""
+    result = records.write(
+        session,
+        principal,
+        booking_id=body.booking_id,
+        person_id=body.person_id,
+        provider_id=body.provider_id,
+        service=body.service,
+        demand_id=body.demand_id,
+        summary=body.summary,
+        outcome=body.outcome,
+        notes=body.notes,
+        next_followup_on=body.next_followup_on,
+    )
+    response.headers["Location"] = f"/api/v1/service-records/{result.record.id}"
+    public = ServiceRecordPublic.of(result.record)
+    points = getattr(getattr(result.points, "entry", None), "amount", None)
+    return ServiceRecordWritten(
+        **public.model_dump(),
+        booking_status=result.booking.booking.status if result.booking else None,  # type: ignore[arg-type]
+        demands_served=result.served,
+        points_earned=points if isinstance(points, int) else None,
+    )
+
+
+@router.get("/service-records", response_model=ServiceRecordsPublic)
+def list_service_records(
+    session: SessionDep,
+    principal: RecordReader,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    person_id: IdQuery = None,
+    provider_id: IdQuery = None,
+    booking_id: IdQuery = None,
+    service_code: ServiceQuery = None,
+) -> ServiceRecordsPublic:
+    """Service records, newest first: staff's jurisdiction, a resident's own and dependants'
+    (the read is audited)."""
+    total, rows = records.list_records(
+        session,
+        principal,
+        limit=limit,
+        offset=offset,
+        person_id=person_id,
+        provider_id=provider_id,
+        booking_id=booking_id,
+        service=service_code,
+    )
+    return ServiceRecordsPublic(
+        items=[ServiceRecordPublic.of(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/service-records/{record_id}", response_model=ServiceRecordPublic, responses=NOT_FOUND)
+def get_service_record(
+    session: SessionDep, principal: RecordReader, record_id: str
+) -> ServiceRecordPublic:
+    """One service record (the read is audited)."""
+    return ServiceRecordPublic.of(records.read_record(session, principal, record_id))
+
+
+@router.post(
+    "/ratings",
+    response_model=RatingPublic,
+    status_code=201,
+    responses={
+        **NOT_FOUND,
+        **CONFLICT,
+        403: {"description": "only the resident rates", **_PROBLEM},
+    },
+)
+def create_rating(
+    session: SessionDep, principal: Rater, body: RatingCreate, response: Response
+) -> RatingPublic:
+    """Rate a completed visit of yourself or a dependant once, 1-5 with a comment: 201; 409
+    on a second rating or a visit not yet recorded; 404 for anyone else's visit."""
+    rating = ratings.rate(
+        session,
+        principal,
+        score=body.score,
+        comment=body.comment,
+        service_record_id=body.service_record_id,
+        booking_id=body.booking_id,
+    )
+    response.headers["Location"] = f"/api/v1/ratings?service_record_id={rating.service_record_id}"
+    return RatingPublic.of(rating)
+
+
+@router.get("/ratings", response_model=RatingsPublic)
+def list_ratings(
+    session: SessionDep,
+    principal: RecordReader,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    provider_id: IdQuery = None,
+    service_record_id: IdQuery = None,
+) -> RatingsPublic:
+    """Ratings, newest first: a resident's own and dependants'; staff's jurisdiction's."""
+    total, rows = ratings.list_ratings(
+        session,
+        principal,
+        limit=limit,
+        offset=offset,
+        provider_id=provider_id,
+        service_record_id=service_record_id,
+    )
+    return RatingsPublic(
+        items=[RatingPublic.of(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/sla-clocks/counts", response_model=SlaCountsPublic)
+def sla_counts(
+    session: SessionDep,
+    principal: Official,
+    kind: Annotated[Literal["demand_response", "online_consultation"] | None, Query()] = None,
+    since: Annotated[
+        datetime | None, Query(alias="from", description="deadlines at or after (city time)")
+    ] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="deadlines before")] = None,
+) -> SlaCountsPublic:
+    """SLA clocks of the caller's jurisdiction by state now (breaches count in the indicators)."""
+    counts = clocks.clock_counts(
+        session,
+        since=service.from_input(since, "from") if since else None,
+        until=service.from_input(until, "to") if until else None,
+        kind=kind,
+        region=principal.jurisdiction,
+    )
+    return SlaCountsPublic(
+        running=counts.running,
+        met=counts.met,
+        void=counts.void,
+        breached=counts.breached,
+        total=counts.total,
+        breach_rate=counts.breach_rate,
+    )
+
+
+@router.post(
+    "/sla-clocks/{clock_id}/contact",
+    response_model=SlaClockPublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def record_contact(session: SessionDep, principal: Responder, clock_id: str) -> SlaClockPublic:
+    """Record that the person was contacted about a raised demand: its clock is answered."""
+    row = clocks.record_contact(session, principal, clock_id)
+    return SlaClockPublic.of(row, clocks.state_of(row).value)

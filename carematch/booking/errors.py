@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carematch.core.errors import CareMatchError, Conflict, InvalidInput, NotFound
+from carematch.core.errors import CareMatchError, Conflict, Forbidden, InvalidInput, NotFound
 
 
 class SlotNotFound(NotFound):
@@ -95,3 +95,52 @@ class InvalidBooking(InvalidInput):
 
     type = "/problems/invalid-booking"
     title = "Invalid booking request"
+
+
+class ServiceRecordNotFound(NotFound):
+    """No such service record, or the caller may not see it."""
+
+    type = "/problems/service-record-not-found"
+    title = "Service record not found"
+
+
+class ServiceRecordExists(Conflict):
+    """The booking has its service record already; a visit is recorded once."""
+
+    type = "/problems/service-record-exists"
+    title = "Service record already written"
+
+
+class InvalidServiceRecord(InvalidInput):
+    """A record that cannot be: a follow-up date in the past, a walk-in without a provider."""
+
+    type = "/problems/invalid-service-record"
+    title = "Invalid service record"
+
+
+class RatingNotAllowed(Forbidden):
+    """Only the resident (for themselves or a registered dependant) rates a visit."""
+
+    type = "/problems/rating-not-allowed"
+    title = "Only the resident rates a visit"
+
+
+class AlreadyRated(Conflict):
+    """The visit has been rated; a rating is given once."""
+
+    type = "/problems/already-rated"
+    title = "Visit already rated"
+
+
+class SlaClockNotFound(NotFound):
+    """No such SLA clock, or it lies outside the caller's jurisdiction."""
+
+    type = "/problems/sla-clock-not-found"
+    title = "SLA clock not found"
+
+
+class SlaClockStateConflict(Conflict):
+    """The clock cannot take this answer (it is stopped, or of a kind a contact does not answer)."""
+
+    type = "/problems/sla-clock-state-conflict"
+    title = "SLA clock state conflict"

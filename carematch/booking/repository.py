@@ -11,21 +11,25 @@ reason.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carematch.booking.models import (
     HOLDING_STATUSES,
     Booking,
     Dependant,
+    Rating,
+    ServiceRecord,
+    SlaClock,
     Slot,
     WaitlistEntry,
 )
+from carematch.security.models import User
 
 CHUNK = 500
 
@@ -419,3 +423,435 @@ def dependants_of(session: Session, guardian_id: str) -> list[Dependant]:
 def get_dependant(session: Session, guardian_id: str, dependant_id: str) -> Dependant | None:
     """The link between a guardian and a dependant, if registered."""
     return session.get(Dependant, (guardian_id, dependant_id))
+
+
+# --- service records ------------------------------------------------------------------------
+
+
+def record_for_booking(session: Session, booking_id: str) -> ServiceRecord | None:
+    """The service record written for a booking, if any."""
+    return session.scalar(select(ServiceRecord).where(ServiceRecord.booking_id == booking_id))
+
+
+def get_record(session: Session, record_id: str) -> ServiceRecord | None:
+    """A service record by id."""
+    return session.get(ServiceRecord, record_id)
+
+
+def list_records(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    region_prefix: str | None,
+    person_ids: Sequence[str] | None,
+    person_id: str | None = None,
+    provider_id: str | None = None,
+    booking_id: str | None = None,
+    service: str | None = None,
+) -> tuple[int, list[ServiceRecord]]:
+    """Service records matching the filters, newest visit first, with the total count."""
+    where: list[Any] = []
+    if region_prefix is not None:
+        where.append(ServiceRecord.region_code.startswith(region_prefix, autoescape=True))
+    if person_ids is not None:
+        where.append(ServiceRecord.person_id.in_(person_ids))
+    for column, value in (
+        (ServiceRecord.person_id, person_id),
+        (ServiceRecord.provider_id, provider_id),
+        (ServiceRecord.booking_id, booking_id),
+        (ServiceRecord.service, service),
+    ):
+        if value is not None:
+            where.append(column == value)
+    total = session.scalar(select(func.count()).select_from(ServiceRecord).where(*where)) or 0
+    rows = session.scalars(
+        select(ServiceRecord)
+        .where(*where)
+        .order_by(ServiceRecord.performed_at.desc(), ServiceRecord.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, list(rows)
+
+
+def followups_due(
+    session: Session, *, region_prefix: str | None, until: date, limit: int
+) -> list[ServiceRecord]:
+    """Records whose next follow-up falls on or before ``until``, earliest first, leaving out
+    any a later record of the same person and service has superseded (the follow-up was held)."""
+    later = aliased(ServiceRecord)
+    superseded = exists(
+        select(later.id).where(
+            later.person_id == ServiceRecord.person_id,
+            later.service == ServiceRecord.service,
+            later.performed_at > ServiceRecord.performed_at,
+        )
+    )
+    where: list[Any] = [
+        ServiceRecord.next_followup_on.is_not(None),
+        ServiceRecord.next_followup_on <= until,
+        ~superseded,
+    ]
+    if region_prefix is not None:
+        where.append(ServiceRecord.region_code.startswith(region_prefix, autoescape=True))
+    return list(
+        session.scalars(
+            select(ServiceRecord)
+            .where(*where)
+            .order_by(ServiceRecord.next_followup_on, ServiceRecord.id)
+            .limit(limit)
+        )
+    )
+
+
+# --- ratings --------------------------------------------------------------------------------
+
+
+def rating_for_record(session: Session, record_id: str) -> Rating | None:
+    """The rating of a service record, if it has one."""
+    return session.scalar(select(Rating).where(Rating.service_record_id == record_id))
+
+
+def list_ratings(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    region_prefix: str | None,
+    person_ids: Sequence[str] | None,
+    provider_id: str | None = None,
+    service_record_id: str | None = None,
+) -> tuple[int, list[Rating]]:
+    """Ratings, newest first, with the total count; staff's by the visit's region."""
+    where: list[Any] = []
+    joined = select(Rating).join(ServiceRecord, ServiceRecord.id == Rating.service_record_id)
+    if region_prefix is not None:
+        where.append(ServiceRecord.region_code.startswith(region_prefix, autoescape=True))
+    if person_ids is not None:
+        where.append(Rating.person_id.in_(person_ids))
+    if provider_id is not None:
+        where.append(Rating.provider_id == provider_id)
+    if service_record_id is not None:
+        where.append(Rating.service_record_id == service_record_id)
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(Rating)
+            .join(ServiceRecord, ServiceRecord.id == Rating.service_record_id)
+            .where(*where)
+        )
+        or 0
+    )
+    rows = session.scalars(
+        joined.where(*where).order_by(Rating.rated_at.desc(), Rating.id).limit(limit).offset(offset)
+    )
+    return total, list(rows)
+
+
+def rating_month_totals(
+    session: Session,
+    *,
+    since_month: str | None,
+    before_month: str | None,
+    provider_ids: Sequence[str] | None,
+) -> list[tuple[str, str, int, int]]:
+    """``(provider_id, visit_month, sum of scores, count)`` per provider and month, summed by
+    the database; months are ``YYYY-MM`` text, so ranges compare as strings."""
+    where: list[Any] = []
+    if since_month is not None:
+        where.append(Rating.visit_month >= since_month)
+    if before_month is not None:
+        where.append(Rating.visit_month < before_month)
+    if provider_ids is not None:
+        where.append(Rating.provider_id.in_(provider_ids))
+    rows = session.execute(
+        select(Rating.provider_id, Rating.visit_month, func.sum(Rating.score), func.count())
+        .where(*where)
+        .group_by(Rating.provider_id, Rating.visit_month)
+        .order_by(Rating.provider_id, Rating.visit_month)
+    ).all()
+    return [(p, m, int(total), int(count)) for p, m, total, count in rows]
+
+
+# --- SLA clocks -----------------------------------------------------------------------------
+
+
+def insert_clocks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert clocks; one whose (kind, subject) exists already is left as it is."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for chunk in _chunks(rows):
+        session.execute(
+            insert(SlaClock).on_conflict_do_nothing(index_elements=["kind", "subject_id"]),
+            list(chunk),
+        )
+    session.flush()
+
+
+def get_clock(session: Session, clock_id: str) -> SlaClock | None:
+    """A clock by id, read afresh."""
+    return session.scalar(
+        select(SlaClock).where(SlaClock.id == clock_id).execution_options(populate_existing=True)
+    )
+
+
+def clock_for(session: Session, kind: str, subject_id: str) -> SlaClock | None:
+    """The clock of a kind running on a subject, read afresh."""
+    return session.scalar(
+        select(SlaClock)
+        .where(SlaClock.kind == kind, SlaClock.subject_id == subject_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _running() -> Any:
+    return and_(SlaClock.answered_at.is_(None), SlaClock.voided_at.is_(None))
+
+
+def answer_clocks(
+    session: Session,
+    kind: str,
+    subject_ids: Sequence[str],
+    *,
+    at: datetime,
+    answer: str,
+    answered_by: str,
+) -> int:
+    """Stop the running clocks of these subjects with an answer; how many were stopped.
+
+    A clock already answered or voided keeps its first stop; a breached one takes the (late)
+    answer and stays breached.
+    """
+    stopped = 0
+    for chunk in _chunks(list(subject_ids)):
+        result = session.execute(
+            update(SlaClock)
+            .where(SlaClock.kind == kind, SlaClock.subject_id.in_(chunk), _running())
+            .values(answered_at=at, answer=answer, answered_by=answered_by)
+            .execution_options(synchronize_session=False)
+        )
+        stopped += int(result.rowcount)  # type: ignore[attr-defined]
+    return stopped
+
+
+def void_clocks(
+    session: Session, kind: str, subject_ids: Sequence[str], *, at: datetime, reason: str
+) -> int:
+    """Stop the running clocks of these subjects without an answer (the need went away)."""
+    stopped = 0
+    for chunk in _chunks(list(subject_ids)):
+        result = session.execute(
+            update(SlaClock)
+            .where(SlaClock.kind == kind, SlaClock.subject_id.in_(chunk), _running())
+            .values(voided_at=at, void_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        stopped += int(result.rowcount)  # type: ignore[attr-defined]
+    return stopped
+
+
+def restart_clock(
+    session: Session, kind: str, subject_id: str, *, started_at: datetime, deadline_at: datetime
+) -> bool:
+    """Move a running, unbreached clock to a new start (a rescheduled consultation)."""
+    result = session.execute(
+        update(SlaClock)
+        .where(
+            SlaClock.kind == kind,
+            SlaClock.subject_id == subject_id,
+            _running(),
+            SlaClock.breached_at.is_(None),
+        )
+        .values(started_at=started_at, deadline_at=deadline_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def clocked_subjects(session: Session, kind: str, subject_ids: Sequence[str]) -> set[str]:
+    """Which of these subjects have a clock of the kind already."""
+    found: set[str] = set()
+    for chunk in _chunks(list(subject_ids)):
+        found.update(
+            session.scalars(
+                select(SlaClock.subject_id).where(
+                    SlaClock.kind == kind, SlaClock.subject_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def running_subjects(session: Session, kind: str) -> list[str]:
+    """The subjects of a kind's clocks that are neither answered nor voided."""
+    return list(
+        session.scalars(select(SlaClock.subject_id).where(SlaClock.kind == kind, _running()))
+    )
+
+
+def breached_condition(now: datetime) -> Any:
+    """SQL for "breached at ``now``": the deadline has passed with no answer or void by it.
+
+    The same rule as :func:`carematch.booking.sla.state_at` (tests hold them together): a stop
+    by the deadline is necessarily before ``now`` once the deadline has passed.
+    """
+    return and_(
+        SlaClock.deadline_at < now,
+        or_(SlaClock.answered_at.is_(None), SlaClock.answered_at > SlaClock.deadline_at),
+        or_(SlaClock.voided_at.is_(None), SlaClock.voided_at > SlaClock.deadline_at),
+    )
+
+
+def state_expression(now: datetime) -> Any:
+    """SQL CASE giving each clock's :class:`~carematch.booking.sla.ClockState` at ``now``."""
+    answered_known = and_(SlaClock.answered_at.is_not(None), SlaClock.answered_at <= now)
+    voided_known = and_(SlaClock.voided_at.is_not(None), SlaClock.voided_at <= now)
+    return case(
+        (
+            and_(
+                answered_known,
+                SlaClock.answered_at <= SlaClock.deadline_at,
+                or_(
+                    SlaClock.voided_at.is_(None),
+                    SlaClock.voided_at > now,
+                    SlaClock.voided_at >= SlaClock.answered_at,
+                ),
+            ),
+            literal("met"),
+        ),
+        (and_(voided_known, SlaClock.voided_at <= SlaClock.deadline_at), literal("void")),
+        (SlaClock.deadline_at < now, literal("breached")),
+        else_=literal("running"),
+    )
+
+
+def unrecorded_breaches(session: Session, now: datetime, limit: int) -> list[SlaClock]:
+    """Clocks breached at ``now`` that no sweep has recorded yet, earliest deadline first."""
+    return list(
+        session.scalars(
+            select(SlaClock)
+            .where(SlaClock.breached_at.is_(None), breached_condition(now))
+            .order_by(SlaClock.deadline_at, SlaClock.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_breached(session: Session, clock_id: str, at: datetime) -> bool:
+    """Record a breach once; False when it was recorded already (a concurrent sweep)."""
+    result = session.execute(
+        update(SlaClock)
+        .where(SlaClock.id == clock_id, SlaClock.breached_at.is_(None))
+        .values(breached_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def mark_alerted(session: Session, clock_id: str, at: datetime) -> None:
+    """Note that the breach's alert was enqueued."""
+    session.execute(
+        update(SlaClock)
+        .where(SlaClock.id == clock_id, SlaClock.alerted_at.is_(None))
+        .values(alerted_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _clock_scope(
+    region_prefix: str | None, kind: str | None, since: datetime | None, until: datetime | None
+) -> list[Any]:
+    where: list[Any] = []
+    if region_prefix is not None:
+        where.append(SlaClock.region_code.startswith(region_prefix, autoescape=True))
+    if kind is not None:
+        where.append(SlaClock.kind == kind)
+    if since is not None:
+        where.append(SlaClock.deadline_at >= since)
+    if until is not None:
+        where.append(SlaClock.deadline_at < until)
+    return where
+
+
+def clock_state_counts(
+    session: Session,
+    *,
+    now: datetime,
+    region_prefix: str | None,
+    kind: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, int]:
+    """How many clocks are in each state at ``now``, among those whose deadline lies in
+    ``[since, until)``."""
+    state = state_expression(now).label("state")
+    rows = session.execute(
+        select(state, func.count())
+        .select_from(SlaClock)
+        .where(*_clock_scope(region_prefix, kind, since, until))
+        .group_by(state)
+    ).all()
+    return {str(name): int(count) for name, count in rows}
+
+
+def open_breaches(
+    session: Session, *, now: datetime, region_prefix: str | None, limit: int
+) -> list[SlaClock]:
+    """Breached clocks still waiting for an answer, longest overdue first."""
+    return list(
+        session.scalars(
+            select(SlaClock)
+            .where(
+                breached_condition(now),
+                _running(),
+                *_clock_scope(region_prefix, None, None, None),
+            )
+            .order_by(SlaClock.deadline_at, SlaClock.id)
+            .limit(limit)
+        )
+    )
+
+
+def clocks_due_soon(
+    session: Session, *, now: datetime, within: timedelta, region_prefix: str | None, limit: int
+) -> list[SlaClock]:
+    """Running clocks whose deadline falls in ``[now, now + within]``, soonest first."""
+    return list(
+        session.scalars(
+            select(SlaClock)
+            .where(
+                _running(),
+                SlaClock.deadline_at >= now,
+                SlaClock.deadline_at <= now + within,
+                *_clock_scope(region_prefix, None, None, None),
+            )
+            .order_by(SlaClock.deadline_at, SlaClock.id)
+            .limit(limit)
+        )
+    )
+
+
+def first_bookings_for_demands(session: Session, demand_ids: Sequence[str]) -> dict[str, Any]:
+    """The earliest booking made for each of these demands: demand id → (created_at, by)."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(list(demand_ids)):
+        rows = session.execute(
+            select(Booking.demand_id, Booking.created_at, Booking.created_by)
+            .where(Booking.demand_id.in_(chunk))
+            .order_by(Booking.demand_id, Booking.created_at)
+        ).all()
+        for demand_id, created_at, created_by in rows:
+            if demand_id is not None:
+                found.setdefault(demand_id, (created_at, created_by))
+    return found
+
+
+def alert_staff(session: Session, roles: Sequence[str]) -> list[tuple[str, str]]:
+    """Active staff users of these roles with a region: ``(user id, region code)``."""
+    rows = session.execute(
+        select(User.id, User.region_code).where(
+            User.active.is_(True), User.role.in_(roles), User.region_code.is_not(None)
+        )
+    ).all()
+    return [(user_id, region) for user_id, region in rows if region]

@@ -3,12 +3,12 @@ a time sent without an offset is read as city time."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from carematch.booking.models import Dependant, Slot
+from carematch.booking.models import Dependant, Rating, ServiceRecord, SlaClock, Slot
 from carematch.booking.service import MAX_CAPACITY, BookingView, WaitlistView, city_time
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -203,3 +203,195 @@ class DependantPublic(BaseModel):
 
 class DependantsPublic(BaseModel):
     items: list[DependantPublic]
+
+
+# --- service records ------------------------------------------------------------------------
+
+Outcome = Literal["resolved", "follow_up", "referred", "not_done"]
+RecordText = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class ServiceRecordCreate(BaseModel):
+    """What staff did at a visit: for ``booking_id``, or a walk-in (``person_id``,
+    ``provider_id`` and ``service`` instead).
+
+    ``summary`` is what was done (the service's name when left out); ``outcome``: resolved
+    (default), follow_up, referred or not_done; ``next_followup_on`` (city date) puts a
+    follow-up on the workbench and reminds the person 3 days before. ``demand_id`` names the
+    need served; the person's other open demands for the service are served too.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    booking_id: Id | None = None
+    person_id: Id | None = None
+    provider_id: Id | None = None
+    service: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")] | None = None
+    demand_id: Id | None = None
+    summary: Annotated[
+        RecordText | None, Field(validation_alias=AliasChoices("summary", "what_was_done"))
+    ] = None
+    outcome: Outcome | None = None
+    notes: RecordText | None = None
+    next_followup_on: Annotated[
+        date | None,
+        Field(
+            validation_alias=AliasChoices(
+                "next_followup_on", "next_followup_date", "next_follow_up", "followup_date"
+            )
+        ),
+    ] = None
+
+
+class ServiceRecordPublic(BaseModel):
+    """A service record (its text decrypted for a reader allowed to see it)."""
+
+    id: str
+    booking_id: str | None
+    person_id: str
+    provider_id: str
+    service: str
+    demand_ids: list[str]
+    performed_at: datetime
+    summary: str
+    outcome: Outcome
+    notes: str | None
+    next_followup_on: date | None
+    recorded_by: str
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, record: ServiceRecord) -> ServiceRecordPublic:
+        return cls(
+            id=record.id,
+            booking_id=record.booking_id,
+            person_id=record.person_id,
+            provider_id=record.provider_id,
+            service=record.service,
+            demand_ids=record.demand_ids.split(),
+            performed_at=city_time(record.performed_at),
+            summary=record.summary,
+            outcome=record.outcome,  # type: ignore[arg-type]
+            notes=record.notes,
+            next_followup_on=record.next_followup_on,
+            recorded_by=record.recorded_by,
+            recorded_at=city_time(record.recorded_at),
+        )
+
+
+class ServiceRecordWritten(ServiceRecordPublic):
+    """A new record with what it changed: the booking's status, the demands served, points."""
+
+    booking_status: BookingStatus | None
+    demands_served: list[str]
+    points_earned: int | None
+
+
+class ServiceRecordsPublic(BaseModel):
+    items: list[ServiceRecordPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- ratings --------------------------------------------------------------------------------
+
+
+class RatingCreate(BaseModel):
+    """Rate a visit once: name it by ``booking_id`` or ``service_record_id``; ``score`` 1-5."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    booking_id: Id | None = None
+    service_record_id: Id | None = None
+    score: Annotated[
+        int, Field(ge=1, le=5, strict=True, validation_alias=AliasChoices("score", "rating"))
+    ]
+    comment: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class RatingPublic(BaseModel):
+    """A rating of a visit."""
+
+    id: str
+    service_record_id: str
+    booking_id: str | None
+    person_id: str
+    provider_id: str
+    service: str
+    score: int
+    comment: str | None
+    rated_at: datetime
+
+    @classmethod
+    def of(cls, rating: Rating) -> RatingPublic:
+        return cls(
+            id=rating.id,
+            service_record_id=rating.service_record_id,
+            booking_id=rating.booking_id,
+            person_id=rating.person_id,
+            provider_id=rating.provider_id,
+            service=rating.service,
+            score=rating.score,
+            comment=rating.comment,
+            rated_at=city_time(rating.rated_at),
+        )
+
+
+class RatingsPublic(BaseModel):
+    items: list[RatingPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- SLA clocks -----------------------------------------------------------------------------
+
+ClockStateName = Literal["running", "met", "void", "breached"]
+
+
+class SlaClockPublic(BaseModel):
+    """An SLA clock and its state now."""
+
+    id: str
+    kind: Literal["demand_response", "online_consultation"]
+    subject_id: str
+    person_id: str
+    service: str
+    provider_id: str | None
+    region_code: str | None
+    started_at: datetime
+    deadline_at: datetime
+    state: ClockStateName
+    answered_at: datetime | None
+    answer: str | None
+    breached_at: datetime | None
+
+    @classmethod
+    def of(cls, row: SlaClock, state: str) -> SlaClockPublic:
+        return cls(
+            id=row.id,
+            kind=row.kind,  # type: ignore[arg-type]
+            subject_id=row.subject_id,
+            person_id=row.person_id,
+            service=row.service,
+            provider_id=row.provider_id,
+            region_code=row.region_code,
+            started_at=city_time(row.started_at),
+            deadline_at=city_time(row.deadline_at),
+            state=state,  # type: ignore[arg-type]
+            answered_at=city_time(row.answered_at) if row.answered_at else None,
+            answer=row.answer,
+            breached_at=city_time(row.breached_at) if row.breached_at else None,
+        )
+
+
+class SlaCountsPublic(BaseModel):
+    """SLA clocks by state now, among those whose deadline fell in ``[from, to)``."""
+
+    running: int
+    met: int
+    void: int
+    breached: int
+    total: int
+    breach_rate: float | None

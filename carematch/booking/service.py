@@ -21,6 +21,13 @@ makes a reschedule atomic.
 The waitlist: when a place frees, the first waiting person gets it at once, as a booking made
 in the same transaction (no offer to accept, no expiry clock); they are told by the reminders,
 and may cancel, which passes the place on.
+
+Every booking made (booked, or given from the waitlist) enqueues its reminders in the same
+transaction (:mod:`carematch.booking.reminders`) and moves its SLA clocks
+(:mod:`carematch.booking.clocks`): it answers its demand's 24-hour clock, and an online
+consultation starts a 30-minute one. A cancellation or no-show cancels the reminders not yet
+sent and voids the clock; a reschedule moves both; a check-in answers the consultation.
+Service records and ratings have their own modules (records.py, ratings.py).
 """
 
 from __future__ import annotations
@@ -509,6 +516,7 @@ def book(
             ) from None
         raise AlreadyBooked(f"person {person_id} already holds slot {slot_id}") from None
     repository.note_booked(slot, booked)
+    _after_booking(session, booking, slot, now)
     # A freed place goes to the waitlist first, so a slot with a free place has nobody waiting
     # until it starts (then the waitlist is no longer served): only then may the person have
     # been waiting, and their entry is closed.
@@ -517,6 +525,15 @@ def book(
             session, slot.id, person_id, "booked", booking_id=booking.id, changed_at=now
         )
     return BookResult(BookingView(booking, slot))
+
+
+def _after_booking(session: Session, booking: Booking, slot: Slot, now: datetime) -> None:
+    """What a new booking sets going in the same transaction: its reminders (see reminders.py)
+    and its SLA clocks (it answers its demand's; an online consultation starts one)."""
+    from carematch.booking import clocks, reminders
+
+    reminders.enqueue_for(session, booking, slot, now)
+    clocks.on_booked(session, booking, slot, now)
 
 
 def _promote(session: Session, slot_id: str, now: datetime) -> list[Booking]:
@@ -547,6 +564,7 @@ def _promote(session: Session, slot_id: str, now: datetime) -> list[Booking]:
         repository.change_entry(
             session, entry.id, "waiting", status="booked", booking_id=booking.id, changed_at=now
         )
+        _after_booking(session, booking, slot, now)
         promoted.append(booking)
     return promoted
 
@@ -584,8 +602,19 @@ def cancel(
             return current
         raise BookingStateConflict(f"booking {booking_id} is {current.booking.status}")
     repository.release_place(session, view.slot.id)
+    _after_withdrawal(session, booking_id, view.slot.id, "cancelled", now)
     _promote(session, view.slot.id, now)
     return _fresh(session, booking_id)
+
+
+def _after_withdrawal(
+    session: Session, booking_id: str, slot_id: str, reason: str, now: datetime
+) -> None:
+    """A booking that will not take place: its reminders are cancelled, its clock voided."""
+    from carematch.booking import clocks, reminders
+
+    reminders.cancel_for(session, booking_id, slot_id)
+    clocks.on_withdrawn(session, booking_id, reason, now)
 
 
 def reschedule(
@@ -648,7 +677,13 @@ def reschedule(
         session, new.id, person_id, "booked", booking_id=booking_id, changed_at=now
     )
     _promote(session, old.id, now)
-    return _fresh(session, booking_id)
+    current = _fresh(session, booking_id)
+    from carematch.booking import clocks, reminders
+
+    reminders.cancel_for(session, booking_id, old.id)
+    reminders.enqueue_for(session, current.booking, current.slot, now)
+    clocks.on_rescheduled(session, current.booking, current.slot, now)
+    return current
 
 
 def check_in(
@@ -664,7 +699,7 @@ def check_in(
     view = visible_booking(session, principal, booking_id)
     if view.booking.status == "checked_in":
         return view
-    return _transition(
+    current = _transition(
         session,
         principal.username,
         view,
@@ -673,6 +708,10 @@ def check_in(
         status="checked_in",
         checked_in_at=now,
     )
+    from carematch.booking import clocks
+
+    clocks.on_checked_in(session, booking_id, principal.username, now)
+    return current
 
 
 def mark_no_show(
@@ -690,7 +729,9 @@ def mark_no_show(
         return view
     if as_utc(view.slot.starts_at) > now:
         raise BookingStateConflict(f"slot of booking {booking_id} has not started yet")
-    return _transition(session, principal.username, view, ["booked"], now, status="no_show")
+    current = _transition(session, principal.username, view, ["booked"], now, status="no_show")
+    _after_withdrawal(session, booking_id, view.slot.id, "no_show", now)
+    return current
 
 
 def complete(
