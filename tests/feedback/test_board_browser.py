@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from carematch.api.routes import iter_endpoints
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.feedback.conftest import bearer, build_world
 from tests.feedback.test_api import accepted_complaint, file, open_items
@@ -31,18 +30,15 @@ def _free_port() -> int:
 
 @pytest.fixture
 def board_url(sqlite_env, tmp_path: Path, pinned) -> Iterator[str]:
-    """A server with complaints and ledger items, the board page mounted, on a free port."""
+    """The app with complaints and ledger items, served on a free port."""
     import uvicorn
 
     from carematch.api.app import create_app
-    from carematch.web.feedback.routes import router
 
     if not CHROMIUM.exists():
         missing("Chromium (/usr/bin/chromium)")
     world = build_world(tmp_path)
     app = create_app()
-    if not any(e.path == "/board" for e in iter_endpoints(app)):
-        app.include_router(router)
     with TestClient(app) as client:
         cid = accepted_complaint(client, world)
         file(client, "resident2", provider_id=world.provider_d2, category="fees")

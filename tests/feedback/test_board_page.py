@@ -11,21 +11,16 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from carematch.api.routes import iter_endpoints
 from tests.feedback.conftest import bearer
 from tests.feedback.test_api import accepted_complaint, file, move, open_items
 
 
 @pytest.fixture
 def web(env) -> Iterator[TestClient]:
-    """The app, with the board page mounted if carematch/web/pages.py does not mount it yet."""
+    """The app as carematch/web/pages.py mounts it."""
     from carematch.api.app import create_app
-    from carematch.web.feedback.routes import router
 
-    app = create_app()
-    if not any(e.path == "/board" for e in iter_endpoints(app)):
-        app.include_router(router)
-    with TestClient(app) as client:
+    with TestClient(create_app()) as client:
         yield client
 
 
