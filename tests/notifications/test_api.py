@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from carematch.api.routes import iter_endpoints
 from carematch.core.db import session_scope
 from carematch.notifications.channels import INBOX
 from carematch.notifications.endpoints import router
@@ -27,8 +28,7 @@ def api(env) -> Iterator[TestClient]:
     from carematch.api.app import API_PREFIX, create_app
 
     app = create_app()
-    if not any(getattr(r, "path", "") == f"{API_PREFIX}/inbox" for r in app.routes):
-        app.include_router(router, prefix=API_PREFIX)
+    assert any(e.path == f"{API_PREFIX}/inbox" for e in iter_endpoints(app)), "inbox not mounted"
     with TestClient(app) as client:
         yield client
 

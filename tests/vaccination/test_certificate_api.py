@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from carematch.api.routes import iter_endpoints
 from carematch.core.db import session_scope
 from carematch.identity.models import Person
 from carematch.security.models import AuditEntry, User
 from carematch.vaccination import certificate as cert
-from carematch.web.verify.routes import router as verify_router
 from tests.fixtures.people import token
 from tests.vaccination.test_api import World, build_world
 
@@ -27,8 +27,7 @@ def client(env) -> Iterator[TestClient]:
     from carematch.api.app import create_app
 
     app = create_app()
-    if not any(getattr(route, "path", None) == "/verify" for route in app.routes):
-        app.include_router(verify_router)
+    assert any(e.path == "/verify" for e in iter_endpoints(app)), "the verify page is not mounted"
     with TestClient(app) as test_client:
         yield test_client
 
