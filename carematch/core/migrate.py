@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "carematch.notifications.models",
     "carematch.feedback.models",
     "carematch.points.models",
+    "carematch.familydoctor.models",
 )
 
 
