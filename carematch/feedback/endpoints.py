@@ -251,13 +251,14 @@ def update_rectification(
 @router.post(
     "/providers/flags/recompute",
     response_model=FlagRecomputePublic,
-    responses={**INVALID, **CONFLICT},
+    responses=INVALID,
 )
 def recompute_flags(
     session: SessionDep, principal: Official, body: FlagRecompute | None = None
 ) -> FlagRecomputePublic:
     """Flag providers of the caller's jurisdiction whose mean rating stayed low for
-    consecutive periods. Idempotent: rerunning on the same ratings adds nothing."""
+    consecutive periods: the residents' ratings of their visits, or the period means posted
+    (another source, e.g. a telephone survey). Idempotent: rerunning adds nothing."""
     body = body or FlagRecompute()
     means = (
         [PeriodMean(m.provider_id, m.period, m.mean, m.count) for m in body.means]

@@ -62,10 +62,3 @@ class OutsideJurisdiction(Forbidden):
 class InvalidFlagRule(InvalidInput):
     type = "/problems/invalid-flag-rule"
     title = "Invalid low-rating rule"
-
-
-class RatingsUnavailable(Conflict):
-    """No ratings can be read: booking does not record them yet (the flag's wiring point)."""
-
-    type = "/problems/ratings-unavailable"
-    title = "Ratings not available"

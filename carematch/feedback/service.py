@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from carematch.booking import ratings as booking_ratings
 from carematch.core import clock
 from carematch.core.errors import CareMatchError, Forbidden, InvalidInput
 from carematch.core.ids import new_id
@@ -48,7 +49,6 @@ from carematch.feedback.errors import (
     InvalidFlagRule,
     InvalidRectification,
     OutsideJurisdiction,
-    RatingsUnavailable,
     RectificationNotFound,
     RectificationStateConflict,
     ResidentNotLinked,
@@ -58,6 +58,7 @@ from carematch.feedback.flags import (
     LowRatingRun,
     PeriodMean,
     low_rating_runs,
+    means_from_month_totals,
     period_end,
 )
 from carematch.feedback.ledger import (
@@ -739,23 +740,14 @@ def update_item(
 
 
 def rating_means(session: Session, period_months: int, before: date) -> list[PeriodMean]:
-    """Each provider's mean rating and count per period, for periods ending by ``before``.
+    """Each provider's mean rating and count per period, from booking's ratings (1-5 per
+    visit, R-EV-3), over whole months before ``before``'s month.
 
-    The wiring point to booking's ratings (1-5 per service record, R-EV-3). Booking sums them
-    per provider and month in the database (``Rating.visit_month``); once its service exposes
-    those totals, this is::
-
-        totals = booking.rating_month_totals(session, before_month=f"{before:%Y-%m}")
-        return means_from_month_totals(totals, period_months)
-
-    Until then it raises, and :func:`recompute_flags` takes ``means`` from the caller.
-
-    Raises:
-        RatingsUnavailable: booking does not expose its ratings yet.
+    Booking sums the ratings per provider and month in the database; they are folded into
+    periods here, every rating weighing once.
     """
-    raise RatingsUnavailable(
-        "booking does not expose ratings yet; post the period means with the request"
-    )
+    totals = booking_ratings.rating_month_totals(session, before_month=f"{before:%Y-%m}")
+    return means_from_month_totals(totals, period_months)
 
 
 @dataclass
@@ -782,12 +774,13 @@ def recompute_flags(
 ) -> FlagSummary:
     """Flag providers of the caller's jurisdiction whose ratings stayed low (see flags.py).
 
-    Only periods that ended by ``as_of`` (default today) count: a month under way can still
-    change. Rerunning on the same ratings changes nothing; a run that went on extends its flag.
+    The period means are the platform's own ratings (:func:`rating_means`), or ``means`` from
+    another source (a telephone satisfaction survey). Only periods that ended by ``as_of``
+    (default today) count: a month under way can still change. Rerunning on the same ratings
+    changes nothing; a run that went on extends its flag.
 
     Raises:
-        InvalidFlagRule: periods misaligned with the rule or given twice.
-        RatingsUnavailable: no ``means`` given and booking records no ratings yet.
+        InvalidFlagRule: periods misaligned with the rule or given twice, or impossible totals.
     """
     as_of = as_of or city_today()
     if means is None:

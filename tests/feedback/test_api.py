@@ -616,11 +616,70 @@ def test_officials_flag_and_see_only_providers_of_their_jurisdiction(api, world)
     assert api.get("/api/v1/provider-flags", headers=bearer("doctor_d1")).status_code == 403
 
 
-def test_recompute_without_means_says_ratings_are_not_available_yet(api, world):
-    response = api.post("/api/v1/providers/flags/recompute", headers=bearer("official_d1"))
+def add_ratings(provider_id: str, person_id: str, month: str, scores: list[int]) -> None:
+    """Visits of one month at a provider, each rated once (booking's tables, written directly:
+    the booking API is tested on its own)."""
+    from carematch.booking.models import Rating, ServiceRecord
+    from carematch.core.db import session_scope
+    from carematch.core.ids import new_id
 
-    assert response.status_code == 409
-    assert response.json()["type"] == "/problems/ratings-unavailable"
+    performed = datetime.fromisoformat(f"{month}-15T10:00:00+08:00")
+    with session_scope() as session:
+        for score in scores:
+            record = ServiceRecord(
+                id=new_id(),
+                person_id=person_id,
+                provider_id=provider_id,
+                service="chronic_followup",
+                performed_at=performed,
+                summary="随访",
+                outcome="resolved",
+                recorded_by="doctor_d1",
+            )
+            session.add(record)
+            session.flush()
+            session.add(
+                Rating(
+                    id=new_id(),
+                    service_record_id=record.id,
+                    person_id=person_id,
+                    provider_id=provider_id,
+                    service="chronic_followup",
+                    visit_month=month,
+                    score=score,
+                    rated_by="resident1",
+                )
+            )
+
+
+def test_recompute_reads_the_residents_ratings_of_whole_months(api, world):
+    # Today is 2 March 2026: February is the last whole month, March is under way.
+    for month in ("2025-11", "2025-12", "2026-01", "2026-02", "2026-03"):
+        add_ratings(world.provider_d1, world.person_d1, month, [2, 2, 3, 1, 4])  # mean 2.4
+    for month in ("2025-12", "2026-02"):
+        add_ratings(world.provider_d2, world.person_d2, month, [1, 1, 1, 1, 1])
+    add_ratings(world.provider_d2, world.person_d2, "2026-01", [1, 1, 1, 1])  # too few
+
+    response = api.post("/api/v1/providers/flags/recompute", headers=bearer("admin1"))
+
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert (summary["as_of"], summary["periods"], summary["providers"]) == ("2026-03-02", 7, 2)
+    [flag] = summary["flags"]
+    assert flag["provider_id"] == world.provider_d1
+    assert (flag["first_period"], flag["last_period"], flag["periods"]) == ("2025-11", "2026-02", 4)
+    assert {(e["mean"], e["count"]) for e in flag["evidence"]} == {(2.4, 5)}
+    quarterly = api.post(
+        "/api/v1/providers/flags/recompute",
+        json={"period_months": 3, "periods": 1},
+        headers=bearer("admin1"),
+    ).json()
+    # Of the quarters only the last of 2025 has ended: both providers were rated poorly in it
+    # (ten ratings of provider 1, five of provider 2).
+    assert {(f["provider_id"], f["first_period"]) for f in quarterly["flags"]} == {
+        (world.provider_d1, "2025-10"),
+        (world.provider_d2, "2025-10"),
+    }
 
 
 def test_misaligned_periods_are_a_clear_400(api, world):
