@@ -16,6 +16,7 @@ from carematch.api.problems import install_problem_handlers
 from carematch.booking.endpoints import router as booking_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
+from carematch.familydoctor.endpoints import router as familydoctor_router
 from carematch.feedback.endpoints import router as feedback_router
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
@@ -74,6 +75,7 @@ def create_app() -> FastAPI:
     api.include_router(allocation_router)
     api.include_router(notifications_router)
     api.include_router(points_router)
+    api.include_router(familydoctor_router)
     api.include_router(booking_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)
