@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -314,3 +314,17 @@ def test_responsible_staff_are_the_most_local_holders_of_the_region():
     assert clocks.responsible_staff(staff, "449901002001") == ["district"]
     assert clocks.responsible_staff(staff, "449903001001") == ["city"]
     assert clocks.responsible_staff(staff, None) == []
+
+
+def test_the_sweep_command_prints_its_summary_and_a_second_run_changes_nothing(world: World):
+    from typer.testing import CliRunner
+
+    from carematch.cli import app
+
+    raised(world, at=datetime.now(UTC) - timedelta(hours=30))
+    runner = CliRunner()
+    first = runner.invoke(app, ["booking", "sla"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"started": 1, "voided": 0, "breached": 1, "alerts": 2}
+    again = runner.invoke(app, ["booking", "sla"])
+    assert json.loads(again.stdout) == {"started": 0, "voided": 0, "breached": 0, "alerts": 0}
