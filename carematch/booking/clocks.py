@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from carematch.booking import reminders, repository, sla
 from carematch.booking.errors import SlaClockNotFound, SlaClockStateConflict
 from carematch.booking.models import Booking, ServiceRecord, SlaClock, Slot
+from carematch.booking.service import ID_PATTERN
 from carematch.core.clock import utcnow
 from carematch.core.ids import stable_id
 from carematch.notifications import service as notifications
@@ -213,7 +214,7 @@ def visible_clock(session: Session, principal: Principal, clock_id_: str) -> Sla
         SlaClockNotFound: no such clock, or outside the jurisdiction (or the caller is a
             resident: clocks are the staff's work).
     """
-    row = repository.get_clock(session, clock_id_) if len(clock_id_) <= 32 else None
+    row = repository.get_clock(session, clock_id_) if ID_PATTERN.match(clock_id_) else None
     if row is None or principal.role == "resident" or not principal.can_see(row.region_code):
         raise SlaClockNotFound(f"no SLA clock {clock_id_}")
     return row

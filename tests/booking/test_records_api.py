@@ -212,3 +212,6 @@ def test_sla_counts_and_contact(api):
     assert client.get("/api/v1/sla-clocks/counts", headers=bearer("resident1")).status_code == 403
     missing = client.post("/api/v1/sla-clocks/nope/contact", headers=bearer("doctor_d1"))
     assert missing.status_code == 404 and missing.headers["content-type"].startswith(PROBLEM)
+    # A NUL byte never reaches the database (PostgreSQL would refuse it with a 500).
+    nul = client.post("/api/v1/sla-clocks/a%00b/contact", headers=bearer("doctor_d1"))
+    assert nul.status_code == 404
