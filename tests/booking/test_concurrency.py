@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -84,6 +86,13 @@ async def burst(url: str, slot_id: str, residents: list[tuple[str, str]]) -> lis
         return await asyncio.gather(*tasks)
 
 
+def _run(coroutine: Any) -> Any:
+    """asyncio.run on a thread of its own: the browser tests' Playwright keeps an event loop
+    running on this process's main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.mark.parametrize(("backend", "workers"), [("postgres", 4), ("sqlite", 1)])
 def test_300_simultaneous_bookings_for_5_places_give_5_created_and_295_conflicts(
     backend: str, workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -92,7 +101,7 @@ def test_300_simultaneous_bookings_for_5_places_give_5_created_and_295_conflicts
         slot_id, residents = seed_residents(REQUESTS)
         dispose_engines()  # the server owns the database now; keep no idle connections here
         with live_server(inst.data_dir, inst.database_url, workers) as url:
-            results = asyncio.run(burst(url, slot_id, residents))
+            results = _run(burst(url, slot_id, residents))
         statuses = Counter(status for status, _ in results)
         assert statuses == {201: CAPACITY, 409: REQUESTS - CAPACITY}, statuses
         assert {kind for status, kind in results if status == 409} == {"/problems/slot-full"}

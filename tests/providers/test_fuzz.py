@@ -20,8 +20,11 @@ def test_no_input_makes_a_provider_endpoint_fail_with_a_server_error(
         service.load_providers(session, city)
     [admin] = bearer("admin1")
     schema = schemathesis.openapi.from_asgi(f"{API_PREFIX}/openapi.json", create_app())
+    # The registry's own operations (the feedback domain's provider flags live elsewhere).
     operations = [
-        op for result in schema.get_all_operations() if "/providers" in (op := result.ok()).path
+        op
+        for result in schema.get_all_operations()
+        if "/providers" in (op := result.ok()).path and "/flags" not in op.path
     ]
     assert len(operations) == 5
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.feedback.conftest import bearer, build_world
+from tests.e2e.conftest import CHROMIUM
+from tests.feedback.conftest import bearer, build_world, pinned  # noqa: F401 (a fixture)
 from tests.feedback.test_api import accepted_complaint, file, open_items
 from tests.fixtures.env import missing
 
@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def board_url(sqlite_env, tmp_path: Path, pinned) -> Iterator[str]:
+def board_url(sqlite_env, tmp_path: Path, pinned) -> Iterator[str]:  # noqa: F811
     """The app with complaints and ledger items, served on a free port."""
     import uvicorn
 
@@ -65,26 +65,22 @@ def board_url(sqlite_env, tmp_path: Path, pinned) -> Iterator[str]:
 
 
 @pytest.fixture
-def phone(board_url: str) -> Iterator[tuple[Any, list[str]]]:
-    """A 375-pixel-wide Chromium tab and the script errors it sees."""
+def phone(browser: Any, board_url: str) -> Iterator[tuple[Any, list[str]]]:
+    """A 375-pixel-wide tab of the session's Chromium (tests/e2e/conftest.py) and its errors.
+
+    One Playwright per test process: a second sync_playwright() beside the session's browser
+    would refuse to start inside its event loop.
+    """
+    context = browser.new_context(viewport={"width": 375, "height": 740}, reduced_motion="reduce")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15_000)
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright (Python)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 375, "height": 740}, reduced_motion="reduce"
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.set_default_timeout(15_000)
-        try:
-            yield page, errors
-        finally:
-            browser.close()
+        yield page, errors
+    finally:
+        context.close()
 
 
 def test_the_board_draws_its_charts_on_a_phone(phone, board_url, tmp_path):
