@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from carematch.rules import FeatureDictionary, FeatureType, load_rule
+from tests.fixtures.env import missing
 from tests.rules.engines import arrow_table, postgres_table
 from tests.rules.generate import Person
 
@@ -192,7 +193,7 @@ def test_postgres_orders_strings_by_code_point_under_any_collation(
         " ORDER BY collname DESC LIMIT 1"
     ).fetchone()
     if collation is None:
-        pytest.skip("no linguistic collation on this server to compare against")
+        missing("a linguistic collation (ICU or en_US) on the PostgreSQL server")
     name = collation[0]
     postgres.execute("DROP TABLE IF EXISTS words")
     postgres.execute(f'CREATE TEMP TABLE words (community text COLLATE "{name}")')
