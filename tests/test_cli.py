@@ -96,3 +96,27 @@ def test_staff_without_region_or_short_password_is_refused(sqlite_env):
         app, ["users", "create", "bob", "--role", "admin", "--password-stdin"], input="short\n"
     )
     assert short.exit_code == 2 and "at least" in short.output
+
+
+def test_a_resident_account_is_linked_to_one_existing_person(sqlite_env):
+    from carematch.core.db import session_scope
+    from carematch.identity.models import Person
+
+    with session_scope() as session:
+        session.add(Person(id="p-linked", name="张三", community_code="449901001001"))
+
+    def create(name: str, *options: str):
+        return runner.invoke(
+            app, ["users", "create", name, *options, "--password-stdin"], input="long-enough-pw\n"
+        )
+
+    made = create("zhang", "--role", "resident", "--person", "p-linked")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["person_id"] == "p-linked"
+
+    second = create("zhang2", "--role", "resident", "--person", "p-linked")
+    assert second.exit_code == 2 and "already has an account" in second.output
+    unknown = create("li", "--role", "resident", "--person", "p-nobody")
+    assert unknown.exit_code == 2 and "unknown person" in unknown.output
+    staff = create("doc", "--role", "doctor", "--region", "449901", "--person", "p-linked")
+    assert staff.exit_code == 2 and "only a resident" in staff.output

@@ -35,8 +35,13 @@ def create_user(
     password: str,
     region_code: str | None = None,
     actor: str = "cli",
+    person_id: str | None = None,
 ) -> User:
-    """Create a user; staff (every role but admin and resident) must be bound to a region."""
+    """Create a user; staff (every role but admin and resident) must be bound to a region.
+
+    A resident's account may be linked to their person (一人一档) at once, as the community
+    health centre does after checking their ID card; only a resident account can be linked.
+    """
     if not USERNAME_RE.match(username):
         raise InvalidInput("username: 2-64 letters, digits or _ . - @")
     if role not in ROLES:
@@ -49,6 +54,8 @@ def create_user(
         regions_loaded = session.scalar(select(Region.code).limit(1)) is not None
         if regions_loaded and session.get(Region, region_code) is None:
             raise InvalidInput(f"unknown region code {region_code}")
+    if person_id is not None:
+        _check_person_link(session, role, person_id)
     ensure_roles(session)
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"user {username!r} already exists")
@@ -58,6 +65,7 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         region_code=None if role == "admin" else region_code,
+        person_id=person_id,
     )
     session.add(user)
     session.flush()
@@ -67,9 +75,22 @@ def create_user(
         action="create_user",
         entity="user",
         entity_id=user.id,
-        detail={"role": role, "region": region_code},
+        detail={"role": role, "region": region_code, "person": person_id},
     )
     return user
+
+
+def _check_person_link(session: Session, role: str, person_id: str) -> None:
+    """Only a resident account is linked to a person, and only to one person that exists and
+    has no other account (two accounts for one person would split their inbox and consents)."""
+    from carematch.identity.models import Person
+
+    if role != "resident":
+        raise InvalidInput("only a resident account can be linked to a person")
+    if session.get(Person, person_id) is None:
+        raise InvalidInput(f"unknown person {person_id}")
+    if session.scalar(select(User.id).where(User.person_id == person_id)):
+        raise Conflict(f"person {person_id} already has an account")
 
 
 def authenticate(session: Session, username: str, password: str) -> tuple[User, str, int]:
