@@ -288,6 +288,9 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from standard input")
     ] = False,
+    person: Annotated[
+        str | None, typer.Option(help="a resident account's person id (after an ID check)")
+    ] = None,
 ) -> None:
     """Create a user (staff are bound to a region and see that region and below)."""
     from carematch.core.db import session_scope
@@ -299,12 +302,13 @@ def users_create(
     _ready()
     try:
         with session_scope() as session:
-            user = create_user(session, name, role, password, region)
+            user = create_user(session, name, role, password, region, person_id=person)
             out = {
                 "id": user.id,
                 "username": user.username,
                 "role": user.role,
                 "region_code": user.region_code,
+                "person_id": user.person_id,
             }
     except CareMatchError as exc:
         raise _fail(exc.detail) from None
