@@ -204,6 +204,68 @@ def on_service_record(session: Session, record: ServiceRecord, now: datetime) ->
         )
 
 
+# --- clocks of other domains ---------------------------------------------------------------
+
+
+def start_clock(
+    session: Session,
+    kind: str,
+    subject_id: str,
+    *,
+    person_id: str,
+    service: str,
+    started_at: datetime,
+    region_code: str | None,
+    provider_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Start a clock of ``kind`` on another domain's subject (a remote consultation); the
+    sweep breaches and alerts it like any other. Starting it again changes nothing.
+
+    Raises:
+        KeyError: ``kind`` has no rule in :mod:`carematch.booking.sla`.
+    """
+    sla.rule(kind)
+    repository.insert_clocks(
+        session,
+        [
+            _row(
+                kind,
+                subject_id,
+                person_id=person_id,
+                service=service,
+                started_at=started_at,
+                region_code=region_code,
+                provider_id=provider_id,
+                now=_utc(now or utcnow()),
+            )
+        ],
+    )
+
+
+def answer_clock(
+    session: Session, kind: str, subject_id: str, *, at: datetime, answer: str, answered_by: str
+) -> bool:
+    """Stop a running clock with an answer (``answer`` names how, at most 16 characters);
+    False when it was stopped already."""
+    return (
+        repository.answer_clocks(
+            session, kind, [subject_id], at=_utc(at), answer=answer, answered_by=answered_by
+        )
+        == 1
+    )
+
+
+def void_clock(session: Session, kind: str, subject_id: str, *, at: datetime, reason: str) -> bool:
+    """Stop a running clock without an answer (the need went away); False when stopped."""
+    return repository.void_clocks(session, kind, [subject_id], at=_utc(at), reason=reason) == 1
+
+
+def clock_of(session: Session, kind: str, subject_id: str) -> SlaClock | None:
+    """The clock of a kind on a subject, if one was started."""
+    return repository.clock_for(session, kind, subject_id)
+
+
 # --- staff actions --------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ The rules (issue 5, item 2):
   **30 minutes**. It starts when the consultation is due: the later of the booking being made
   and its slot's start. It is answered when the doctor takes the consultation (check-in) or
   writes its service record.
+- **remote_consultation** — a clinic's remote consultation request to a county specialist
+  (远程会诊) must be answered within **30 minutes** of being sent: answered by the specialist's
+  answer or decline, voided by the clinic cancelling it (:mod:`carematch.consultation.service`).
 
 **Calendar time, not working hours.** Every limit is elapsed time, round the clock, weekends
 and holidays included. Residents raise needs and book online at any hour, and the platform's
@@ -45,6 +48,9 @@ from typing import TypeVar
 
 DEMAND_RESPONSE = "demand_response"
 ONLINE_CONSULTATION = "online_consultation"
+# A clinic's remote consultation request to a county specialist (远程会诊, R-SV-5): the same
+# 30-minute online target, counted apart from residents' booked online consultations.
+REMOTE_CONSULTATION = "remote_consultation"
 
 K = TypeVar("K", bound=Hashable)
 
@@ -79,6 +85,9 @@ RULES: Mapping[str, ClockRule] = MappingProxyType(
         ),
         ONLINE_CONSULTATION: ClockRule(
             ONLINE_CONSULTATION, timedelta(minutes=30), "在线问诊响应", "Online consultation"
+        ),
+        REMOTE_CONSULTATION: ClockRule(
+            REMOTE_CONSULTATION, timedelta(minutes=30), "远程会诊响应", "Remote consultation"
         ),
     }
 )
