@@ -13,6 +13,7 @@ from sqlalchemy import text
 from carematch import __version__
 from carematch.api.deps import SessionDep
 from carematch.api.problems import install_problem_handlers
+from carematch.assessments.endpoints import router as assessments_router
 from carematch.booking.endpoints import router as booking_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
     api.include_router(booking_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)
+    api.include_router(assessments_router)
     app.include_router(api)
 
     from carematch.web.pages import mount_web

@@ -129,3 +129,8 @@ def questionnaire_rows(session: Session, person_ids: list[str] | None) -> list[A
     t = NeedsQuestionnaire.__table__.c
     cols = (t.person_id, t.id, t.submitted_at, t.needs)
     return list(_of_persons(session, cols, person_ids))
+
+
+def get_visit(session: Session, visit_id: str) -> HomeVisit | None:
+    """A visit by id."""
+    return session.get(HomeVisit, visit_id)

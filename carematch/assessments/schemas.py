@@ -25,7 +25,8 @@ Note = Annotated[str, StringConstraints(max_length=2000)]
 Answers = dict[Annotated[str, StringConstraints(max_length=32)], int]
 
 
-def _city(at: datetime) -> datetime:
+def city_time(at: datetime) -> datetime:
+    """A stored time in city time (SQLite returns UTC wall time without an offset)."""
     aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
     return aware.astimezone(CITY_TZ)
 
@@ -62,7 +63,7 @@ class AssessmentPublic(BaseModel):
             answers=json.loads(row.answers),
             total=row.total,
             disability_level=row.disability_level,
-            assessed_at=_city(row.assessed_at),
+            assessed_at=city_time(row.assessed_at),
             assessed_by=row.assessed_by,
             home_visit_id=row.home_visit_id,
         )
@@ -110,7 +111,7 @@ class HomeVisitPublic(BaseModel):
             person_id=visit.person_id,
             visitor_user_id=visit.visitor_user_id,
             kind=visit.kind,
-            visited_at=_city(visit.visited_at),
+            visited_at=city_time(visit.visited_at),
             lives_alone=visit.lives_alone,
             needs=visit.needs.split(),
             note=visit.note,
@@ -159,6 +160,6 @@ class QuestionnairePublic(BaseModel):
             channel=row.channel,
             needs=row.needs.split(),
             other=row.other,
-            submitted_at=_city(row.submitted_at),
+            submitted_at=city_time(row.submitted_at),
             created=result.created,
         )

@@ -25,6 +25,7 @@ MODEL_MODULES = (
     "carematch.feedback.models",
     "carematch.points.models",
     "carematch.familydoctor.models",
+    "carematch.assessments.models",
     "carematch.consultation.models",
 )
 

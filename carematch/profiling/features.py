@@ -30,7 +30,13 @@ Choices where the sources disagree or are silent (docs/data-dictionary.md, "Feat
   person, date, facility, visit type and amounts under another record id) counts once;
 - ``doses_overdue`` comes from the vaccination forecaster over the immunization registry's
   doses; a person the registry does not list counts 0 (no history to judge), and
-  ``immunization_record`` says whether the registry lists the person at all.
+  ``immunization_record`` says whether the registry lists the person at all;
+- ``disability_level`` is the latest capability assessment's (Barthel, recorded in CareMatch:
+  carematch.assessments), else the latest EHR record's, else 0; ``lives_alone`` is what the
+  latest home visit that noted it saw, else the EHR's, else false;
+- the ``need_*`` features are the needs reported on the person's latest needs questionnaire
+  and noticed on their latest home visit (each counts for twelve months): one boolean per code
+  of carematch/assessments/needs.yaml.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from carematch.assessments.needs import feature_name, need_catalogue
 
 # The typed columns the pipeline reads from each source (beyond person_id and record_id).
 SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
@@ -85,7 +93,21 @@ SOURCE_COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "income_12m": pa.float64(),
     },
     "survey": {"survey_date": pa.date32(), "phq9": pa.int64(), "gad7": pa.int64()},
+    # Recorded in CareMatch itself (carematch.assessments), not departmental extracts; times
+    # are naive UTC.
+    "assessment": {"assessed_at": pa.timestamp("us"), "disability_level": pa.int64()},
+    "home_visit": {"visited_at": pa.timestamp("us"), "lives_alone": pa.bool_()},
+    "reported_need": {
+        "reported_at": pa.timestamp("us"),
+        "channel": pa.string(),
+        "needs": pa.list_(pa.string()),
+    },
 }
+# The need codes a questionnaire or visit reports; each is a boolean feature need_<code>.
+NEED_CODES: tuple[str, ...] = tuple(need_catalogue())
+NEED_FEATURES: tuple[str, ...] = tuple(feature_name(code) for code in NEED_CODES)
+# A reported need counts for this long after the questionnaire or visit that reported it.
+NEED_MONTHS = 12
 # Sources whose records of other persons count too: oop_12m sums the household's settlements,
 # and the poverty registry says who belongs to the household.
 HOUSEHOLD_SOURCES = ("poverty", "insurance")
@@ -145,6 +167,40 @@ STEPS: tuple[Step, ...] = (
         FROM src_ehr GROUP BY person_id""",
     ),
     Step(
+        "f_assessment",
+        _latest("assessment", "assessed_at DESC NULLS LAST", "disability_level"),
+    ),
+    Step(
+        # A visit that did not note whether the person lives alone says nothing about it.
+        "f_visit",
+        """
+        SELECT person_id, lives_alone FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY person_id ORDER BY visited_at DESC NULLS LAST, record_id
+            ) AS rn
+            FROM src_home_visit WHERE lives_alone IS NOT NULL
+        ) WHERE rn = 1""",
+    ),
+    Step(
+        # The latest questionnaire's and the latest visit's needs (each channel's latest within
+        # the window), one boolean column per need code.
+        "f_needs",
+        "SELECT person_id, "
+        + ", ".join(f"bool_or(need = '{c}') AS {feature_name(c)}" for c in NEED_CODES)
+        + f"""
+        FROM (
+            SELECT person_id, unnest(needs) AS need FROM (
+                SELECT *, row_number() OVER (
+                    PARTITION BY person_id, channel
+                    ORDER BY reported_at DESC NULLS LAST, record_id
+                ) AS rn
+                FROM src_reported_need
+                WHERE CAST(reported_at AS DATE) > :as_of - INTERVAL {NEED_MONTHS} MONTH
+                  AND CAST(reported_at AS DATE) <= :as_of
+            ) WHERE rn = 1
+        ) GROUP BY person_id""",
+    ),
+    Step(
         # Condition codes from every EHR record, plus pregnancy and disability as conditions
         # so that has('pregnancy') and has('disability') agree with the flags.
         "f_conditions",
@@ -154,7 +210,10 @@ STEPS: tuple[Step, ...] = (
                 SELECT person_id, unnest(conditions) AS code FROM src_ehr
             )
             UNION ALL SELECT person_id, 'pregnancy' FROM f_ehr WHERE is_pregnant
-            UNION ALL SELECT person_id, 'disability' FROM f_ehr WHERE disability_level > 0
+            UNION ALL SELECT b.person_id, 'disability' FROM persons b
+                LEFT JOIN f_ehr e USING (person_id)
+                LEFT JOIN f_assessment a USING (person_id)
+                WHERE coalesce(a.disability_level, e.disability_level, 0) > 0
         ) WHERE code IS NOT NULL AND code <> '' GROUP BY person_id""",
     ),
     Step(
@@ -242,8 +301,8 @@ STEPS: tuple[Step, ...] = (
             CAST(coalesce(hh.oop, op.oop, 0) AS DOUBLE) AS oop_12m,
             coalesce(pov.income_12m, 0.0) AS income_12m,
             coalesce(e.is_pregnant, FALSE) AS is_pregnant,
-            coalesce(e.disability_level, 0) AS disability_level,
-            coalesce(e.lives_alone, FALSE) AS lives_alone,
+            coalesce(a.disability_level, e.disability_level, 0) AS disability_level,
+            coalesce(hv.lives_alone, e.lives_alone, FALSE) AS lives_alone,
             coalesce(ea.any_signed, FALSE) AS signed_family_doctor,
             coalesce(b.community_code, pol.community_code, e.community_code) AS community,
             ea.last_followup,
@@ -252,7 +311,10 @@ STEPS: tuple[Step, ...] = (
             sv.phq9, sv.gad7,
             coalesce(v.doses_overdue, 0) AS doses_overdue,
             v.person_id IS NOT NULL AS immunization_record,
-            coalesce(c.conditions, []::VARCHAR[]) AS conditions
+            coalesce(c.conditions, []::VARCHAR[]) AS conditions,
+            """
+        + ", ".join(f"coalesce(nd.{f}, FALSE) AS {f}" for f in NEED_FEATURES)
+        + """
         FROM persons b
         LEFT JOIN f_police pol USING (person_id)
         LEFT JOIN f_ehr e USING (person_id)
@@ -265,7 +327,10 @@ STEPS: tuple[Step, ...] = (
         LEFT JOIN f_household_oop hh ON hh.household_id = pov.household_id
         LEFT JOIN f_survey sv USING (person_id)
         LEFT JOIN vaccination v USING (person_id)
-        LEFT JOIN f_since r USING (person_id)""",
+        LEFT JOIN f_since r USING (person_id)
+        LEFT JOIN f_assessment a USING (person_id)
+        LEFT JOIN f_visit hv USING (person_id)
+        LEFT JOIN f_needs nd USING (person_id)""",
     ),
 )
 
@@ -298,6 +363,7 @@ FEATURE_COLUMNS = (
     "gad7",
     "doses_overdue",
     "immunization_record",
+    *NEED_FEATURES,
 )
 
 OverdueCounter = Callable[[date, Sequence[date | None], Sequence[str | None]], list[int]]
@@ -455,6 +521,7 @@ def _spark_type(kind: pa.DataType) -> Any:
     if pa.types.is_list(kind):
         return T.ArrayType(_spark_type(kind.value_type))
     for check, spark in (
+        (pa.types.is_timestamp, T.TimestampType()),
         (pa.types.is_string, T.StringType()),
         (pa.types.is_date, T.DateType()),
         (pa.types.is_boolean, T.BooleanType()),

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carematch.assessments.service import profile_rows
 from carematch.core.clock import today, utcnow
 from carematch.core.ids import new_id, stable_id
 from carematch.identity.service import (
@@ -74,7 +75,8 @@ def load_inputs(
     For some persons, the inputs also hold the poverty and settlement records of the other
     members of their registered households (as :func:`features.inputs_for` cuts them), because
     ``oop_12m`` sums the household's settlements: without them a person's page would show
-    less than the batch.
+    less than the batch. Assessments, home visits and questionnaires (recorded in CareMatch,
+    not ingested) come from the assessments domain as sources of their own.
     """
     persons = persons_table(list(golden_records(session, person_ids)))
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -86,6 +88,8 @@ def load_inputs(
             rows[record.source].append(
                 {"person_id": record.person_id, "record_id": record.record_id, **record.values}
             )
+    for source, recorded in profile_rows(session, person_ids).items():
+        rows[source].extend(recorded)
     sources = {}
     for source, source_rows in rows.items():
         for row in source_rows:

@@ -23,10 +23,12 @@ from carematch.web.cockpit.routes import pages as cockpit_pages
 from carematch.web.feedback.routes import router as board_router
 from carematch.web.guards import install_page_handlers, safe_next
 from carematch.web.resident.nearby import router as nearby_router
+from carematch.web.resident.questionnaire import router as questionnaire_router
 from carematch.web.resident.routes import router as resident_router
 from carematch.web.templating import home_for, render
 from carematch.web.verify.routes import router as verify_router
 from carematch.web.workbench.routes import router as workbench_router
+from carematch.web.workbench.visits import router as visits_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
@@ -102,5 +104,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(verify_router)
     app.include_router(board_router)
     app.include_router(workbench_router)
+    app.include_router(visits_router)
+    app.include_router(questionnaire_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
