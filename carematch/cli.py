@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from carematch.booking.cli import booking_app
+from carematch.coldchain.cli import coldchain_app
 from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
@@ -43,6 +44,7 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(report_app, name="report")
 app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
+app.add_typer(coldchain_app, name="coldchain")
 
 err = Console(stderr=True)
 SOURCE_FILES = (

@@ -15,6 +15,7 @@ from carematch.api.deps import SessionDep
 from carematch.api.problems import install_problem_handlers
 from carematch.assessments.endpoints import router as assessments_router
 from carematch.booking.endpoints import router as booking_router
+from carematch.coldchain.endpoints import router as coldchain_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
 from carematch.familydoctor.endpoints import router as familydoctor_router
@@ -30,6 +31,7 @@ from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
 from carematch.security.endpoints import router as auth_router
+from carematch.vaccination.administration_endpoints import router as administration_router
 from carematch.vaccination.endpoints import router as vaccination_router
 
 API_PREFIX = "/api/v1"
@@ -80,6 +82,8 @@ def create_app() -> FastAPI:
     api.include_router(booking_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)
+    api.include_router(administration_router)
+    api.include_router(coldchain_router)
     api.include_router(assessments_router)
     app.include_router(api)
 

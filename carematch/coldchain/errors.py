@@ -7,7 +7,7 @@ verify commands turn them into a plain "verification failed" with the reason.
 
 from __future__ import annotations
 
-from carematch.core.errors import CareMatchError, InvalidInput
+from carematch.core.errors import CareMatchError, Conflict, InvalidInput, NotFound
 
 
 class ProofRequestInvalid(InvalidInput):
@@ -84,3 +84,56 @@ class TelemetryInputRejected(InvalidInput):
 
     type = "/problems/telemetry-input-rejected"
     title = "Telemetry input rejected"
+
+
+# --- the stored log, lots and telemetry (persistence; the engines above raise none of these) ---
+
+
+class LotNotFound(NotFound):
+    """No such lot, or one outside the caller's jurisdiction (404, never 403)."""
+
+    type = "/problems/lot-not-found"
+    title = "Lot not found"
+
+
+class LotExists(Conflict):
+    """A lot with this manufacturer and lot number is already registered."""
+
+    type = "/problems/lot-exists"
+    title = "Lot already registered"
+
+
+class LotNotUsable(Conflict):
+    """A lot that may not be used now: expired, VVM stage 3 or 4, suspect, recalled, discarded."""
+
+    type = "/problems/lot-not-usable"
+    title = "Lot not usable"
+
+
+class EventNotFound(NotFound):
+    """No event at that leaf index (the log is shorter)."""
+
+    type = "/problems/coldchain-event-not-found"
+    title = "Cold-chain event not found"
+
+
+class CheckpointNotFound(NotFound):
+    """No checkpoint of that tree size is stored."""
+
+    type = "/problems/coldchain-checkpoint-not-found"
+    title = "Checkpoint not found"
+
+
+class AlarmNotFound(NotFound):
+    """No such alarm."""
+
+    type = "/problems/coldchain-alarm-not-found"
+    title = "Alarm not found"
+
+
+class LogUnavailable(CareMatchError):
+    """The log cannot be served as stored: its leaves are not contiguous (run verify)."""
+
+    status = 503
+    type = "/problems/coldchain-log-unavailable"
+    title = "Cold-chain log unavailable"

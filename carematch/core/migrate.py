@@ -27,6 +27,8 @@ MODEL_MODULES = (
     "carematch.familydoctor.models",
     "carematch.assessments.models",
     "carematch.consultation.models",
+    "carematch.coldchain.models",
+    "carematch.vaccination.models",
 )
 
 

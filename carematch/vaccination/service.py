@@ -26,6 +26,7 @@ from carematch.security import audit
 from carematch.security.authz import Principal
 from carematch.security.keys import load_or_create_key
 from carematch.vaccination import certificate
+from carematch.vaccination.administration import administered_doses
 from carematch.vaccination.certificate import CertificateContent, HolderNameUnknown
 from carematch.vaccination.errors import BirthDateUnknown
 from carematch.vaccination.forecast import Forecast, GivenDose, forecast, parse_registry_doses
@@ -60,6 +61,8 @@ class PersonForecast:
 def doses_of(records: list[Any]) -> tuple[list[GivenDose], list[str]]:
     """Every dose in a person's source records, and the pieces of dose text that cannot be read.
 
+    The doses given here (``administration.administered_doses``) are added by the callers.
+
     A child known to the registry twice (or with doses imported from another region) has the
     union; the forecaster counts a dose recorded twice on one day once.
     """
@@ -90,6 +93,7 @@ def person_forecast(
         raise BirthDateUnknown(f"person {person_id} has no date of birth on record")
     when = as_of or today()
     doses, unreadable = doses_of(records)
+    doses.extend(administered_doses(session, person.id))
     schedule = city_schedule()
     try:
         result = forecast(schedule, person.birth_date, when, doses)
@@ -187,6 +191,7 @@ def issue_person_certificate(
         raise HolderNameUnknown(f"person {person_id} has no name on record")
     now = utcnow()
     given, unreadable = doses_of(records)
+    given.extend(administered_doses(session, person.id))
     doses = certificate.certified_doses(city_schedule(), person.birth_date, now.date(), given)
     encoded, content = certificate.issue(
         signing_key(),
