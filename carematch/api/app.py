@@ -15,6 +15,7 @@ from carematch.api.deps import SessionDep
 from carematch.api.problems import install_problem_handlers
 from carematch.assessments.endpoints import router as assessments_router
 from carematch.booking.endpoints import router as booking_router
+from carematch.consultation.endpoints import router as consultation_router
 from carematch.coldchain.endpoints import router as coldchain_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
@@ -80,6 +81,7 @@ def create_app() -> FastAPI:
     api.include_router(points_router)
     api.include_router(familydoctor_router)
     api.include_router(booking_router)
+    api.include_router(consultation_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)
     api.include_router(administration_router)

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carematch.consultation.attachments import CONTENT_TYPES
@@ -85,10 +93,13 @@ class ConsultationAttachment(Base):
     __table_args__ = (
         CheckConstraint(_one_of("content_type", CONTENT_TYPES), name="content_type"),
         CheckConstraint("size_bytes > 0", name="size_positive"),
+        UniqueConstraint("consultation_id", "position"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id"), index=True)
+    # Upload order (0, 1, …): the order the clinic chose, e.g. the ECG before the report.
+    position: Mapped[int] = mapped_column(Integer)
     file_name: Mapped[str] = mapped_column(EncryptedText)
     content_type: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))

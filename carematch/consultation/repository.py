@@ -37,7 +37,7 @@ def attachments_of(
     rows = session.scalars(
         select(ConsultationAttachment)
         .where(ConsultationAttachment.consultation_id.in_(list(consultation_ids)))
-        .order_by(ConsultationAttachment.uploaded_at, ConsultationAttachment.id)
+        .order_by(ConsultationAttachment.position)
     )
     for row in rows:
         found[row.consultation_id].append(row)

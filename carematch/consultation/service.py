@@ -345,7 +345,7 @@ def request_consultation(
         updated_at=now,
     )
     repository.add(session, consultation)
-    for upload, kind in zip(uploads, sniffed, strict=True):
+    for position, (upload, kind) in enumerate(zip(uploads, sniffed, strict=True)):
         attachment_id = new_id()
         storage.write(attachment_id, upload.data)
         repository.add(
@@ -353,6 +353,7 @@ def request_consultation(
             ConsultationAttachment(
                 id=attachment_id,
                 consultation_id=consultation.id,
+                position=position,
                 file_name=attachments.clean_name(upload.name, kind.content_type),
                 content_type=kind.content_type,
                 kind=kind.kind,

@@ -82,6 +82,7 @@ def upgrade() -> None:
         'consultation_attachments',
         sa.Column('id', sa.String(length=32), nullable=False),
         sa.Column('consultation_id', sa.String(length=32), nullable=False),
+        sa.Column('position', sa.Integer(), nullable=False),
         sa.Column('file_name', encrypted(), nullable=False),
         sa.Column('content_type', sa.String(length=32), nullable=False),
         sa.Column('kind', sa.String(length=16), nullable=False),
@@ -93,6 +94,7 @@ def upgrade() -> None:
         sa.CheckConstraint('size_bytes > 0', name=op.f('ck_consultation_attachments_size_positive')),
         sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_consultation_attachments_consultation_id_consultations')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_consultation_attachments')),
+        sa.UniqueConstraint('consultation_id', 'position', name=op.f('uq_consultation_attachments_consultation_id_position')),
     )
     with op.batch_alter_table('consultation_attachments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consultation_attachments_consultation_id'), ['consultation_id'], unique=False)
