@@ -29,6 +29,7 @@ MODEL_MODULES = (
     "carematch.consultation.models",
     "carematch.coldchain.models",
     "carematch.vaccination.models",
+    "carematch.vaccination.appointment_models",
 )
 
 
