@@ -14,6 +14,7 @@ from carematch.security.authz import Principal, require
 from carematch.web import i18n
 from carematch.web.cockpit.allocation import router as allocation_router
 from carematch.web.cockpit.data import district_overview, district_shapes, geojson_path
+from carematch.web.cockpit.loop import loop_counts
 from carematch.web.guards import page_guard
 from carematch.web.i18n import N_
 from carematch.web.templating import render
@@ -50,6 +51,7 @@ def cockpit(request: Request, session: SessionDep, principal: Official) -> HTMLR
         "totals": overview.totals(),
         "map_available": overview.loaded and geojson_path().is_file(),
         "chart_labels": labels,
+        "loop": loop_counts(session, principal.jurisdiction),
     }
     return render(request, "cockpit/index.html", context, principal=principal)
 
@@ -59,6 +61,12 @@ def districts_data(request: Request, session: SessionDep, principal: Official) -
     """Residents, migrants and source records per district inside the caller's jurisdiction."""
     overview = district_overview(session, principal.jurisdiction)
     return overview.as_json(i18n.negotiate(request))
+
+
+@data.get("/loop")
+def loop_data(session: SessionDep, principal: Official) -> dict[str, Any]:
+    """The closed loop's counts (needs → bookings → visits → ratings) in the jurisdiction."""
+    return loop_counts(session, principal.jurisdiction).as_json()
 
 
 @data.get("/map")
