@@ -11,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from carematch.coldchain import repository, service
-from carematch.coldchain.checkpoint import open_checkpoint, verify_checkpoint_consistency
-from carematch.coldchain.checkpoint import parse_checkpoint
+from carematch.coldchain.checkpoint import (
+    open_checkpoint,
+    parse_checkpoint,
+    verify_checkpoint_consistency,
+)
 from carematch.coldchain.errors import EmptyTreeConsistency, ProofVerificationFailed
 from carematch.coldchain.merkle import MerkleLog, hash_leaf
 from carematch.core.db import session_scope
@@ -88,7 +91,7 @@ def test_concurrent_appends_never_share_an_index(world):
             with session_scope() as session:
                 who = principal(session, "vaccinator_d1")
                 service.record_event(session, who, lot_id, "shipped", location_id=f"BOX-{n}")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=append, args=(n,)) for n in range(workers)]
@@ -113,7 +116,5 @@ def test_times_are_whole_utc_seconds_and_naive_times_are_refused(world):
         lot = add_lot(session, received_at=at)
         event = json.loads(repository.leaves(session)[0][1])
         assert event["at"] == "2026-01-02T03:04:05Z" and event["lot_id"] == lot.id
-        head = parse_checkpoint(
-            service.latest_checkpoint(session).note.split("\n\n")[0] + "\n"
-        )
+        head = parse_checkpoint(service.latest_checkpoint(session).note.split("\n\n")[0] + "\n")
         assert head.size == 1
