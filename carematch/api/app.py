@@ -35,6 +35,7 @@ from carematch.security.endpoints import router as auth_router
 from carematch.vaccination.administration_endpoints import router as administration_router
 from carematch.vaccination.appointment_endpoints import router as vaccination_appointments_router
 from carematch.vaccination.endpoints import router as vaccination_router
+from carematch.vaccination.safety_endpoints import router as vaccination_safety_router
 
 API_PREFIX = "/api/v1"
 
@@ -85,6 +86,7 @@ def create_app() -> FastAPI:
     api.include_router(consultation_router)
     api.include_router(feedback_router)
     api.include_router(vaccination_router)
+    api.include_router(vaccination_safety_router)
     api.include_router(vaccination_appointments_router)
     api.include_router(administration_router)
     api.include_router(coldchain_router)

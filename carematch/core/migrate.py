@@ -30,6 +30,7 @@ MODEL_MODULES = (
     "carematch.coldchain.models",
     "carematch.vaccination.models",
     "carematch.vaccination.appointment_models",
+    "carematch.vaccination.safety_models",
 )
 
 
