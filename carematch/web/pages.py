@@ -27,6 +27,7 @@ from carematch.web.resident.questionnaire import router as questionnaire_router
 from carematch.web.resident.routes import router as resident_router
 from carematch.web.templating import home_for, render
 from carematch.web.verify.routes import router as verify_router
+from carematch.web.workbench.consultations import router as consultations_router
 from carematch.web.workbench.observation import router as observation_router
 from carematch.web.workbench.routes import router as workbench_router
 from carematch.web.workbench.visits import router as visits_router
@@ -104,6 +105,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(nearby_router)
     app.include_router(verify_router)
     app.include_router(board_router)
+    app.include_router(consultations_router)
     app.include_router(workbench_router)
     app.include_router(observation_router)
     app.include_router(visits_router)
