@@ -164,6 +164,8 @@ def read_list(data: bytes) -> tuple[list[ListRow], list[Rejected]]:
             rejected.append(Rejected(line, problem))
         elif row is not None:
             rows.append(row)
+    if not rows and not rejected:
+        raise InvalidGroupList("the list has no rows")
     return rows, rejected
 
 
