@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from carematch.core.models import Region
-from carematch.feedback.complaints import AWAITING_ANSWER
+from carematch.feedback.complaints import AWAITING_ANSWER, TERMINAL
 from carematch.feedback.ledger import FINISHED, UNFINISHED
 from carematch.feedback.models import (
     Complaint,
@@ -62,8 +62,11 @@ def complaint_conditions(
     provider_id: str | None,
     overdue: bool | None,
     now: datetime,
+    channel: str | None = None,
+    open_only: bool = False,
 ) -> list[ColumnElement[bool] | None]:
-    """The filters of a complaint list; ``overdue`` keeps those late (or not late) at ``now``."""
+    """The filters of a complaint list; ``overdue`` keeps those late (or not late) at ``now``;
+    ``open_only`` those not yet closed or rejected."""
     late = and_(Complaint.status.in_(AWAITING_ANSWER), Complaint.due_at <= now)
     return [
         _within(Complaint.region_code, prefix),
@@ -72,6 +75,8 @@ def complaint_conditions(
         Complaint.category == category if category is not None else None,
         Complaint.provider_id == provider_id if provider_id is not None else None,
         None if overdue is None else late if overdue else ~late,
+        Complaint.channel == channel if channel is not None else None,
+        Complaint.status.not_in(sorted(TERMINAL)) if open_only else None,
     ]
 
 
@@ -81,14 +86,18 @@ def list_complaints(
     *,
     limit: int,
     offset: int,
+    by_deadline: bool = False,
 ) -> tuple[int, list[Complaint]]:
-    """A page of complaints, newest first, and how many match."""
+    """A page of complaints, newest first (or the nearest deadline first), and how many
+    match."""
     total = session.scalar(_where(select(func.count()).select_from(Complaint), *conditions))
+    order = (
+        (Complaint.due_at, Complaint.received_at, Complaint.id)
+        if by_deadline
+        else (Complaint.received_at.desc(), Complaint.id)
+    )
     rows = session.scalars(
-        _where(select(Complaint), *conditions)
-        .order_by(Complaint.received_at.desc(), Complaint.id)
-        .limit(limit)
-        .offset(offset)
+        _where(select(Complaint), *conditions).order_by(*order).limit(limit).offset(offset)
     ).all()
     return int(total or 0), list(rows)
 

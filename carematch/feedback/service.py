@@ -37,6 +37,8 @@ from carematch.feedback.complaints import (
     CHANNELS,
     FINDING_STATUSES,
     RESIDENT_CHANNELS,
+    STATUSES,
+    TERMINAL,
     TransitionRefused,
     check_transition,
     is_overdue,
@@ -62,6 +64,7 @@ from carematch.feedback.flags import (
     period_end,
 )
 from carematch.feedback.ledger import (
+    UNFINISHED,
     ItemChangeRefused,
     check_item_change,
     on_time_rate,
@@ -312,14 +315,26 @@ def list_complaints(
     category: str | None = None,
     provider_id: str | None = None,
     overdue: bool | None = None,
+    channel: str | None = None,
+    open_only: bool = False,
+    by_deadline: bool = False,
 ) -> tuple[int, list[ComplaintView]]:
     """Complaints the caller may see, newest first: a resident's own, an official's region's.
 
     ``overdue=True`` keeps those past their deadline and unanswered; ``False`` the others.
+    ``open_only`` leaves out the closed and rejected ones; ``by_deadline`` puts the nearest
+    deadline first (the order a handler works in).
+
+    Raises:
+        InvalidComplaint: an unknown status, category or channel.
     """
     now = clock.utcnow()
     if category is not None:
         _category(category, InvalidComplaint)
+    if status is not None and status not in STATUSES:
+        raise InvalidComplaint(f"status must be one of {', '.join(STATUSES)}")
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidComplaint(f"channel must be one of {', '.join(CHANNELS)}")
     if principal.role == "resident" and principal.person_id is None:
         return 0, []
     conditions = repository.complaint_conditions(
@@ -330,9 +345,22 @@ def list_complaints(
         provider_id=provider_id,
         overdue=overdue,
         now=now,
+        channel=channel,
+        open_only=open_only,
     )
-    total, rows = repository.list_complaints(session, conditions, limit=limit, offset=offset)
+    total, rows = repository.list_complaints(
+        session, conditions, limit=limit, offset=offset, by_deadline=by_deadline
+    )
     return total, [_view(c, now) for c in rows]
+
+
+def may_handle(principal: Principal, complaint: Complaint) -> bool:
+    """Whether the principal handles this complaint: an official (or admin) of its region.
+
+    Staff who only register complaints (a grid worker, a hotline desk in another district) do
+    not read them back once registered.
+    """
+    return principal.role in HANDLERS and _may_see(principal, complaint)
 
 
 def read_complaint(session: Session, principal: Principal, complaint_id: str) -> ComplaintView:
@@ -891,6 +919,44 @@ def flag_evidence(flag: ProviderFlag) -> list[PeriodMean]:
         PeriodMean(flag.provider_id, e["period"], float(e["mean"]), int(e["count"]))
         for e in json.loads(flag.evidence)
     ]
+
+
+# --- the workload of a jurisdiction ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What waits in a jurisdiction: the workbench's counters beside its links."""
+
+    complaints_open: int
+    complaints_overdue: int
+    items_open: int
+    items_overdue: int
+    items_done: int
+    flags: int
+
+
+def workload(session: Session, principal: Principal) -> Workload:
+    """Open and overdue complaints, unfinished and overdue ledger items, items done and
+    awaiting verification, and low-rating flags, in the caller's jurisdiction.
+
+    Counted in the database (grouped), so the counters cost a few queries however many rows
+    there are. Which of them a user may open is the edge's business (roles).
+    """
+    now = clock.utcnow()
+    prefix = _scope(principal)
+    complaints = repository.complaint_counts(session, prefix)["status"]
+    late = repository.complaint_timeliness(session, prefix, now)["overdue"]
+    items = repository.item_counts(session, prefix, city_today(now))["status"]
+    flags, _ = repository.list_flags(session, prefix=prefix, provider_id=None, limit=0, offset=0)
+    return Workload(
+        complaints_open=sum(n for s, n in complaints.items() if s not in TERMINAL),
+        complaints_overdue=late,
+        items_open=sum(n for s, n in items.items() if s in UNFINISHED or s == "overdue"),
+        items_overdue=items.get("overdue", 0),
+        items_done=items.get("done", 0),
+        flags=flags,
+    )
 
 
 # --- the public progress board (公示) -------------------------------------------------------

@@ -28,7 +28,7 @@ from carematch.web import i18n
 from carematch.web.cockpit.data import district_overview, district_shapes
 from carematch.web.guards import page_guard
 from carematch.web.templating import render
-from carematch.web.workbench import review, today
+from carematch.web.workbench import complaints, rectification, review, today
 from carematch.web.workbench.csrf import check_csrf, token_for
 from carematch.web.workbench.profile import tag_views
 from carematch.web.workbench.records import SEX_LABELS, record_view, region_namer
@@ -271,3 +271,6 @@ def separate_record(
 
 router.include_router(review.router)
 router.include_router(today.router)
+router.include_router(complaints.router)
+router.include_router(rectification.router)
+router.include_router(rectification.flags_router)
