@@ -84,3 +84,12 @@ def test_a_resident_fills_the_questionnaire_for_themselves(world, app_client):
     assert not re.search(r'value="home_help"\s+checked', saved.text)
     staff = sign_in(app_client, "grid_d1")
     assert staff.get("/portal/questionnaire", follow_redirects=False).status_code == 403
+
+
+def test_the_person_page_links_the_visit_form_for_those_who_visit(world, app_client):
+    grid = sign_in(app_client, "grid_d1")
+    page = grid.get(f"/workbench/persons/{world.ht}")
+    assert page.status_code == 200
+    assert f'href="/workbench/visits/new?person_id={world.ht}"' in page.text
+    vaccinator = sign_in(app_client, "vaccinator_d1")
+    assert 'id="new-visit"' not in vaccinator.get(f"/workbench/persons/{world.ht}").text
