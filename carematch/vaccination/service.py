@@ -171,17 +171,19 @@ def issue_person_certificate(
 ) -> IssuedCertificate:
     """Sign a certificate of the doses in a person's records, as of today.
 
-    A resident gets only their own. The read of the person is audited (as every person read),
-    and so is the issue, with the certificate's id (never its content: the audit log is clear
-    text).
+    A resident gets their own and their registered dependants' (a parent, a child's). The
+    read of the person is audited (as every person read), and so is the issue, with the
+    certificate's id (never its content: the audit log is clear text).
 
     Raises:
         PersonNotFound: no such person in the caller's jurisdiction, or a resident asking for
-            someone else (404, as every person read).
+            someone not theirs to act for (404, as every person read).
         BirthDateUnknown, HolderNameUnknown: the golden record cannot identify the holder (409).
         CertificateTooLarge: more doses than a readable QR code holds (409).
     """
-    if principal.role == "resident" and principal.person_id != person_id:
+    from carematch.booking.service import own_persons  # booking knows who acts for whom
+
+    if principal.role == "resident" and person_id not in own_persons(session, principal):
         raise PersonNotFound(f"no person {person_id}")
     person, records = identity.read_person(session, principal, person_id)
     if person.birth_date is None:

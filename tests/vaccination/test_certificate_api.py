@@ -193,3 +193,35 @@ def test_the_verify_page_form_and_the_published_key(client, world):
     kid = key.headers["x-key-id"]
     assert kid == cert.key_id(cert.load_public_key(key.content))
     assert kid in empty.text
+
+
+def test_a_parent_gets_the_certificate_of_a_registered_child_only(client, env, tmp_path):
+    """The parent (the district-1 adult's account) may have the child's certificate once the
+    child is registered as their dependant, and not before."""
+    from carematch.booking.models import Dependant
+
+    world = build_world(tmp_path)
+    with session_scope() as session:
+        session.execute(
+            update(User).where(User.username == "resident1").values(person_id=world.adult_d1)
+        )
+    child = URL.format(world.child_d1)
+    before = client.get(child, headers=token(client, "resident1"))
+    assert before.status_code == 404
+    with session_scope() as session:
+        session.add(
+            Dependant(
+                guardian_id=world.adult_d1,
+                dependant_id=world.child_d1,
+                relation="child",
+                created_by="test",
+            )
+        )
+    after = client.get(child, headers=token(client, "resident1"))
+    assert after.status_code == 200, after.text
+    assert after.json()["holder"]["name"] == "林小雨"
+    # Still nobody else's.
+    assert (
+        client.get(URL.format(world.adult_d2), headers=token(client, "resident1")).status_code
+        == 404
+    )
