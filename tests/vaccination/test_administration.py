@@ -150,5 +150,8 @@ def test_observation_page_counts_down_and_releases_without_script(api):
         follow_redirects=False,
     )
     assert done.status_code in (302, 303)
-    page = client.get("/workbench/vaccination/observation?lang=en")
+    page = client.get(done.headers["location"])
     assert f'id="obs-{made["id"]}"' not in page.text
+    assert "Released." in page.text
+    chinese = client.get("/workbench/vaccination/observation?lang=zh")  # the default language
+    assert "接种后留观" in chinese.text and "目前没有留观人员" in chinese.text
