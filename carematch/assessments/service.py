@@ -41,6 +41,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CLOCK_SKEW = timedelta(minutes=5)
 # The visit kind each visiting role records; officials (and admin) say which.
 KIND_OF_ROLE = {"grid_worker": "grid_worker", "doctor": "family_doctor"}
+# Nothing is recorded as having happened before this (a typo in the year, not history).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _utc(at: datetime) -> datetime:
@@ -69,9 +71,14 @@ def _when(at: datetime | None) -> datetime:
     now = utcnow()
     if at is None:
         return now
-    at = _utc(at)
+    try:
+        at = _utc(at)
+    except (OverflowError, ValueError):  # 0001-01-01 with a positive offset, say
+        raise VisitRefused("the time is not a valid moment") from None
     if at > now + CLOCK_SKEW:
         raise VisitRefused("the time lies in the future")
+    if at < EARLIEST:
+        raise VisitRefused(f"the time lies before {EARLIEST:%Y}")
     return at
 
 

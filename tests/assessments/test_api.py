@@ -130,3 +130,11 @@ def test_a_resident_answers_the_questionnaire_for_themselves_only(world, app_cli
     bad = _post(app_client, "/questionnaires", "resident_ht", {"needs": ["free_money"]})
     assert bad.status_code == 422
     assert count(NeedsQuestionnaire) == 2
+
+
+def test_a_visit_time_in_the_future_or_out_of_range_is_refused_not_an_error(world, app_client):
+    for when in ("2999-01-01T00:00:00+08:00", "0001-01-01T00:00:00+05:00", "1970-01-01T00:00Z"):
+        body = {"person_id": world.ht, "visited_at": when}
+        response = _post(app_client, "/home-visits", "grid_d1", body)
+        assert response.status_code == 400, (when, response.text)
+    assert count(HomeVisit) == 0

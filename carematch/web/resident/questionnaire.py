@@ -84,7 +84,7 @@ async def submit(
     request: Request,
     session: SessionDep,
     principal: Resident,
-    key: Annotated[str, Form(max_length=64)] = "",
+    key: Annotated[str, Form(max_length=48)] = "",
     other: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Keep the answers and come back to the page, which says they were saved."""

@@ -133,7 +133,7 @@ async def save_visit(
     session: SessionDep,
     principal: Visitor,
     person_id: Short = "",
-    key: Short = "",
+    key: Annotated[str, Form(max_length=48)] = "",
     kind: Short = "",
     lives_alone: Short = "",
     note: Annotated[str, Form(max_length=4000)] = "",
