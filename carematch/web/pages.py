@@ -23,6 +23,7 @@ from carematch.web.cockpit.routes import pages as cockpit_pages
 from carematch.web.feedback.routes import router as board_router
 from carematch.web.guards import install_page_handlers, safe_next
 from carematch.web.resident.nearby import router as nearby_router
+from carematch.web.resident.prescreen import router as prescreen_page_router
 from carematch.web.resident.questionnaire import router as questionnaire_router
 from carematch.web.resident.routes import router as resident_router
 from carematch.web.templating import home_for, render
@@ -30,6 +31,7 @@ from carematch.web.verify.routes import router as verify_router
 from carematch.web.workbench.consultations import router as consultations_router
 from carematch.web.workbench.observation import router as observation_router
 from carematch.web.workbench.routes import router as workbench_router
+from carematch.web.workbench.vaccination_review import router as vaccination_review_router
 from carematch.web.workbench.visits import router as visits_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -103,6 +105,8 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(resident_router)
     app.include_router(nearby_router)
+    app.include_router(prescreen_page_router)
+    app.include_router(vaccination_review_router)
     app.include_router(verify_router)
     app.include_router(board_router)
     app.include_router(consultations_router)

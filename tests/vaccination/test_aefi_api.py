@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from carematch.core.db import session_scope
@@ -12,11 +13,17 @@ from carematch.notifications.models import OutboxMessage
 from carematch.providers.models import Provider
 from carematch.security.models import User
 from tests.fixtures.people import D1, token
-from tests.vaccination.test_prescreen_api import SITE, api, build_world  # noqa: F401
+from tests.vaccination.test_prescreen_api import SITE, app_client, build_world
 
 URL = "/api/v1/vaccination/aefi"
 NOW = datetime.now(UTC).replace(microsecond=0)
 ONSET = NOW - timedelta(days=20)
+
+
+@pytest.fixture
+def api(sqlite_env):
+    """The app on a fresh SQLite installation."""
+    yield from app_client()
 
 
 def report(client, headers, person, *, days=0.0, serious=True, site=SITE, series="MMR", **extra):

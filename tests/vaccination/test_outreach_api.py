@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from carematch.core.db import session_scope
@@ -11,9 +12,15 @@ from carematch.notifications.models import OutboxMessage
 from carematch.providers.hours import CITY_TZ
 from carematch.vaccination.outreach import reminder_time
 from tests.fixtures.people import D1, token
-from tests.vaccination.test_prescreen_api import api, build_world  # noqa: F401
+from tests.vaccination.test_prescreen_api import app_client, build_world
 
 URL = "/api/v1/vaccination/outreach"
+
+
+@pytest.fixture
+def api(sqlite_env):
+    """The app on a fresh SQLite installation."""
+    yield from app_client()
 
 
 def test_will_come_reminds_three_days_later_at_nine(api, tmp_path):
@@ -47,24 +54,6 @@ def test_will_come_reminds_three_days_later_at_nine(api, tmp_path):
     assert refused["remind_at"] is None
 
 
-def test_nothing_to_chase_and_bad_values(api, tmp_path):
-    world = build_world(tmp_path)
-    staff = token(api, "vaccinator_d1")
-    adult = api.post(
-        f"{URL}/contacts", json={"person_id": world.adult_d1, "outcome": "reached"}, headers=staff
-    )
-    assert adult.status_code == 409  # an adult has no overdue childhood dose
-    bad = api.post(
-        f"{URL}/contacts", json={"person_id": world.child, "outcome": "maybe"}, headers=staff
-    )
-    assert bad.status_code == 422
-    other = token(api, "vaccinator_d2")
-    hidden = api.post(
-        f"{URL}/contacts", json={"person_id": world.child, "outcome": "reached"}, headers=other
-    )
-    assert hidden.status_code == 404
-
-
 def test_lapse_summary_counts_each_child_by_latest_contact(api, tmp_path):
     world = build_world(tmp_path)
     staff = token(api, "vaccinator_d1")
@@ -84,7 +73,16 @@ def test_lapse_summary_counts_each_child_by_latest_contact(api, tmp_path):
             "outcomes": {"will_come": 1},
         }
     ]
-    assert api.get(f"{URL}/lapse-reasons", headers=token(api, "vaccinator_d2")).json() == []
+    other = token(api, "vaccinator_d2")
+    assert api.get(f"{URL}/lapse-reasons", headers=other).json() == []
+
+    contact = f"{URL}/contacts"
+    hidden = api.post(contact, json={"person_id": world.child, "outcome": "reached"}, headers=other)
+    assert hidden.status_code == 404
+    adult = {"person_id": world.adult_d1, "outcome": "reached"}
+    assert api.post(contact, json=adult, headers=staff).status_code == 409  # nothing overdue
+    bad = {"person_id": world.child, "outcome": "maybe"}
+    assert api.post(contact, json=bad, headers=staff).status_code == 422
 
 
 def test_only_will_come_schedules_a_reminder():
