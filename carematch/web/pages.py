@@ -26,6 +26,7 @@ from carematch.web.resident.nearby import router as nearby_router
 from carematch.web.resident.prescreen import router as prescreen_page_router
 from carematch.web.resident.questionnaire import router as questionnaire_router
 from carematch.web.resident.routes import router as resident_router
+from carematch.web.resident.vaccination import router as family_vaccination_router
 from carematch.web.templating import home_for, render
 from carematch.web.verify.routes import router as verify_router
 from carematch.web.workbench.consultations import router as consultations_router
@@ -104,6 +105,7 @@ def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)
     app.include_router(resident_router)
+    app.include_router(family_vaccination_router)
     app.include_router(nearby_router)
     app.include_router(prescreen_page_router)
     app.include_router(vaccination_review_router)
@@ -111,8 +113,8 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(board_router)
     app.include_router(consultations_router)
     app.include_router(workbench_router)
-    app.include_router(observation_router)
     app.include_router(visits_router)
     app.include_router(questionnaire_router)
+    app.include_router(observation_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
