@@ -28,7 +28,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -148,9 +148,21 @@ def _instant(moment: datetime) -> str:
 
 
 def _whole_seconds(moment: datetime) -> datetime:
+    return instant(moment).replace(microsecond=0)
+
+
+def instant(moment: datetime) -> datetime:
+    """A time given by a caller, in UTC.
+
+    Raises:
+        InvalidInput: no UTC offset, or one that takes it off the calendar (year 1 at +01:00).
+    """
     if moment.tzinfo is None:
         raise InvalidInput("times carry their UTC offset")
-    return moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{moment.isoformat()} is outside the calendar in UTC") from None
 
 
 def leaf_of(event: ColdChainEvent, lot: VaccineLot, detail: dict[str, Any]) -> bytes:
@@ -622,6 +634,8 @@ def lot_stays(events: Iterable[ColdChainEvent]) -> list[LotStay]:
 
 # --- telemetry --------------------------------------------------------------------------------
 
+EARLIEST_READING_YEAR = 2000
+"""Readings dated before this, or more than a day ahead, come from a logger whose clock is wrong."""
 MAX_CELSIUS = 100.0
 """Readings beyond ±100 °C are sensor faults, not temperatures: rejected, never alarmed on."""
 
@@ -662,6 +676,12 @@ def _parse_row(row: dict[str, str | None]) -> tuple[str, datetime, float]:
         raise ValueError(f"at {raw_at!r} is not an ISO 8601 time") from None
     if at.tzinfo is None:
         raise ValueError("at has no UTC offset")
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"at {raw_at!r} is outside the calendar in UTC") from None
+    if at.year < EARLIEST_READING_YEAR or at > utcnow() + timedelta(days=1):
+        raise ValueError(f"at {raw_at!r} is not a plausible reading time (past 2000, not ahead)")
     raw_c = (row.get("celsius") or "").strip()
     try:
         celsius = float(raw_c)
@@ -669,7 +689,7 @@ def _parse_row(row: dict[str, str | None]) -> tuple[str, datetime, float]:
         raise ValueError(f"celsius {raw_c!r} is not a number") from None
     if not math.isfinite(celsius) or abs(celsius) > MAX_CELSIUS:
         raise ValueError(f"celsius {raw_c} is not a plausible temperature")
-    return device, at.astimezone(UTC), celsius
+    return device, at, celsius
 
 
 def import_readings(

@@ -107,7 +107,7 @@ def record_administration(
     if provider_id is not None and session.get(Provider, provider_id) is None:
         raise InvalidInput(f"no provider {provider_id}")
     now = utcnow()
-    at = aware(administered_at) if administered_at is not None else now
+    at = coldchain.instant(administered_at) if administered_at is not None else now
     if at > now + timedelta(minutes=5) or at < now - MAX_BACKDATE:
         raise InvalidInput("a dose is recorded when given (up to a week late, never ahead)")
     if lot.product != series:
