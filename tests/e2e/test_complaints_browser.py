@@ -132,6 +132,7 @@ def test_staff_take_a_complaint_through_rectification_to_the_board(phone, served
     assert item.count() == 1 and MEASURE in item.inner_text()
     assert item.get_attribute("data-status") == "open"
     assert _overflow(page) == 0
+    page.screenshot(path=str(tmp_path / "complaint-page-phone.png"), full_page=True)
 
     # On the ledger: evidence first, then rectified, then verified and closed.
     _submit(page, "#items li.item a")
@@ -147,6 +148,7 @@ def test_staff_take_a_complaint_through_rectification_to_the_board(phone, served
     assert page.locator("#item-status").get_attribute("data-status") == "verified"
     assert page.locator("#closed-notice").is_visible()
     assert _overflow(page) == 0
+    page.screenshot(path=str(tmp_path / "item-page-phone.png"), full_page=True)
 
     # The public board shows the item's progress, without the complaint or the evidence.
     page.goto(base + "/board?lang=en")
@@ -157,4 +159,4 @@ def test_staff_take_a_complaint_through_rectification_to_the_board(phone, served
     board = page.content()
     assert "收费处多收了挂号费" not in board and "全员礼仪培训" not in board
     assert errors == []
-    page.screenshot(path=str(tmp_path / "complaint-phone.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "board-phone.png"), full_page=True)
