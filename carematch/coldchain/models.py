@@ -6,7 +6,8 @@ order is fixed by ``leaf_index``, handed out under a row lock on the one ``coldc
 row (``UPDATE … RETURNING``, the pattern of the audit chain), so two concurrent appends never get
 the same index and a rolled-back append leaves no gap. ``leaf`` keeps the exact canonical bytes
 that were hashed; ``leaf_hash`` is the hash taken at append time, so that verification can name
-the event whose bytes no longer hash to it. Tree heads are always computed from ``leaf``.
+the event whose bytes no longer hash to it. Verification recomputes every tree head from
+``leaf``; the head signed at append comes from the head row's compact frontier.
 
 Lots, alarms and exposures are scoped by the region code of the place that keeps them, copied
 when the row is made, so jurisdiction needs no join.
@@ -86,12 +87,18 @@ class VaccineLot(Base):
 
 
 class ColdChainLogHead(Base):
-    """The one row (``id = 1``) whose lock serialises appends: ``size`` is the next leaf index."""
+    """The one row (``id = 1``) whose lock serialises appends: ``size`` is the next leaf index.
+
+    ``frontier`` holds the roots of the log's complete subtrees (``coldchain.frontier``), so an
+    append signs the new head in O(log n) without reading the earlier leaves. Verification never
+    trusts it: it recomputes every head from the stored leaf bytes.
+    """
 
     __tablename__ = "coldchain_log_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(Integer, default=0)
+    frontier: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
 class ColdChainEvent(Base):

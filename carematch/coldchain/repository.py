@@ -29,30 +29,61 @@ def aware(moment: datetime) -> datetime:
 # --- the log ----------------------------------------------------------------------------------
 
 
-def claim_next_index(session: Session) -> int:
-    """The next leaf index, under the head row's lock until the transaction ends.
+def claim_next_index(session: Session) -> tuple[int, bytes]:
+    """The next leaf index and the frontier before it, under the head row's lock until the
+    transaction ends.
 
     ``UPDATE … RETURNING`` takes the row lock on PostgreSQL and the write lock on SQLite, so a
     concurrent append waits here and then sees the incremented size: no two appends share an
-    index, and a rolled-back append gives its index back.
+    index, and a rolled-back append gives its index (and frontier) back.
     """
     stmt = (
         update(ColdChainLogHead)
         .where(ColdChainLogHead.id == 1)
         .values(size=ColdChainLogHead.size + 1)
-        .returning(ColdChainLogHead.size)
+        .returning(ColdChainLogHead.size, ColdChainLogHead.frontier)
     )
-    size = session.execute(stmt).scalar_one_or_none()
-    if size is None:
-        # The migration seeds the row; a database built another way gets it on first append.
-        start = session.scalar(select(func.count()).select_from(ColdChainEvent)) or 0
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        # The migration seeds the row; a database built another way gets it on first append,
+        # with the frontier of the leaves already stored.
+        from carematch.coldchain import frontier
+        from carematch.coldchain.merkle import hash_leaf
+
+        state = b""
+        stored = leaves(session)
+        for size, (_, leaf) in enumerate(stored):
+            state = frontier.append(state, size, hash_leaf(leaf))
         try:
             with session.begin_nested():
-                session.add(ColdChainLogHead(id=1, size=start))
+                session.add(ColdChainLogHead(id=1, size=len(stored), frontier=state))
         except IntegrityError:
             pass
-        size = session.execute(stmt).scalar_one()
-    return int(size) - 1
+        row = session.execute(stmt).one()
+    return int(row[0]) - 1, bytes(row[1])
+
+
+def store_frontier(session: Session, state: bytes) -> None:
+    """Keep the frontier after an append (the head row is locked by ``claim_next_index``)."""
+    session.execute(update(ColdChainLogHead).where(ColdChainLogHead.id == 1).values(frontier=state))
+
+
+def head(session: Session) -> tuple[int, bytes] | None:
+    """The log's size and frontier as committed (or as this transaction left them)."""
+    row = session.execute(
+        select(ColdChainLogHead.size, ColdChainLogHead.frontier).where(ColdChainLogHead.id == 1)
+    ).one_or_none()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+def leaf_hashes(session: Session) -> list[tuple[int, bytes]]:
+    """Every (leaf index, leaf hash recorded at append), in order: what proofs are served from."""
+    rows = session.execute(
+        select(ColdChainEvent.leaf_index, ColdChainEvent.leaf_hash).order_by(
+            ColdChainEvent.leaf_index
+        )
+    )
+    return [(int(i), bytes(h)) for i, h in rows]
 
 
 def add_event(session: Session, event: ColdChainEvent) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from carematch.coldchain import repository
+from carematch.coldchain import frontier, repository
 from carematch.coldchain.checkpoint import (
     Checkpoint,
     NoteSigner,
@@ -205,7 +205,7 @@ def append_event(
     if kind in MOVING_KINDS and location_id is None:
         raise InvalidInput(f"a {kind} event says where the lot is")
     actor = principal if isinstance(principal, str) else principal.username
-    index = repository.claim_next_index(session)
+    index, state = repository.claim_next_index(session)
     event = ColdChainEvent(
         leaf_index=index,
         event_id=new_id(),
@@ -222,47 +222,71 @@ def append_event(
         lot.location_id = location_id
     elif kind == "discarded":
         lot.status = "discarded"
+    state = frontier.append(state, index, event.leaf_hash)
+    repository.store_frontier(session, state)
     session.flush()
-    make_checkpoint(session)
+    _sign(session, index + 1, frontier.root(state, index + 1))
     return event
 
 
 # --- the tree ---------------------------------------------------------------------------------
 
 
-def stored_tree(session: Session) -> MerkleLog:
-    """The tree computed from the stored leaf bytes (never from stored hashes).
+def proof_tree(session: Session) -> MerkleLog:
+    """The tree of the leaf hashes recorded at append, to serve proofs from.
+
+    A proof is checked by its verifier against a signed head and the leaf bytes it is given, so
+    a stored hash or leaf that was changed makes the proof fail rather than lie; the verify
+    command is what recomputes the tree from the leaf bytes.
 
     Raises:
         LogUnavailable: the stored leaves are not numbered 0, 1, 2 … (rows were deleted).
     """
-    rows = repository.leaves(session)
+    rows = repository.leaf_hashes(session)
     for position, (index, _) in enumerate(rows):
         if index != position:
             raise LogUnavailable(f"leaf {position} is missing from the stored log")
-    return MerkleLog(hash_leaf(leaf) for _, leaf in rows)
+    return MerkleLog(h for _, h in rows)
 
 
-def make_checkpoint(session: Session) -> ColdChainCheckpoint:
-    """Sign and store a checkpoint of the log's current size (the stored one if it exists)."""
-    tree = stored_tree(session)
-    stored = repository.checkpoint_of_size(session, tree.size)
+def _sign(session: Session, size: int, root: bytes) -> ColdChainCheckpoint:
+    """Sign and store the checkpoint of ``size`` (the stored one if there is one)."""
+    stored = repository.checkpoint_of_size(session, size)
     if stored is not None:
         return stored
     signer = log_signer()
-    checkpoint = Checkpoint(LOG_ORIGIN, tree.size, tree.root())
+    checkpoint = Checkpoint(LOG_ORIGIN, size, root)
     row = ColdChainCheckpoint(
-        size=tree.size,
-        root_hash=checkpoint.root_hash.hex(),
+        size=size,
+        root_hash=root.hex(),
         note=sign_checkpoint(checkpoint, signer),
         key_id=signer.key_id.hex(),
         created_at=utcnow(),
     )
     if not repository.add_checkpoint(session, row):
-        found = repository.checkpoint_of_size(session, tree.size)
+        found = repository.checkpoint_of_size(session, size)
         assert found is not None
         return found
     return row
+
+
+def make_checkpoint(session: Session) -> ColdChainCheckpoint:
+    """Sign and store a checkpoint of the log's current size (the stored one if it exists).
+
+    The head comes from the frontier kept at append; it is signed only while the stored events
+    still number as many as were appended.
+
+    Raises:
+        LogUnavailable: events were deleted (the verify command says which heads they break).
+    """
+    found = repository.head(session)
+    if found is None:
+        tree = MerkleLog(hash_leaf(leaf) for _, leaf in repository.leaves(session))
+        return _sign(session, tree.size, tree.root())
+    size, state = found
+    if repository.log_size(session) != size:
+        raise LogUnavailable(f"the log head says {size} events, the table holds another number")
+    return _sign(session, size, frontier.root(state, size))
 
 
 def latest_checkpoint(session: Session) -> ColdChainCheckpoint:
@@ -287,7 +311,7 @@ def inclusion_bundle(session: Session, index: int) -> dict[str, Any]:
     head = latest_checkpoint(session)
     if head.size <= index:
         head = make_checkpoint(session)
-    tree = stored_tree(session)
+    tree = proof_tree(session)
     proof = tree.inclusion_proof(index, head.size)
     return {
         "format": PROOF_FORMAT,
@@ -308,7 +332,7 @@ def consistency_bundle(session: Session, first: int, second: int) -> dict[str, A
         ProofRequestInvalid: sizes out of order or beyond the log; EmptyTreeConsistency for a
             first size of 0 (our documented policy: such a proof proves nothing).
     """
-    tree = stored_tree(session)
+    tree = proof_tree(session)
     if not (0 <= first <= second <= tree.size):
         raise ProofRequestInvalid(f"need 0 <= first <= second <= {tree.size}")
     proof = tree.consistency_proof(first, second)

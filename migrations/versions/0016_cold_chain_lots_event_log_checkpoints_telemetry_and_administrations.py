@@ -6,7 +6,7 @@ Create Date: 2026-11-22 21:40:00.000000
 
 Cold-chain traceability (R-VX-6) and the doses given (issue 6 items 4 and 7): vaccine lots; the
 Merkle event log, one leaf per event, its index handed out under the lock of the one
-coldchain_log_head row (seeded here at size 0); signed checkpoints, one per tree size; telemetry
+coldchain_log_head row (seeded here at size 0), which also keeps the compact frontier; signed checkpoints, one per tree size; telemetry
 readings (one per device and time), rejected rows with their reason, alarms unique per device,
 kind and start, and the lots an excursion exposed; the administrations, one per person, series
 and dose number. A test checks that the upgraded database matches the models.
@@ -53,6 +53,7 @@ def upgrade() -> None:
     op.create_table('coldchain_log_head',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('frontier', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_coldchain_log_head'))
     )
     op.create_table('coldchain_readings',
@@ -151,8 +152,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_vaccination_administrations_person_id'), ['person_id'], unique=False)
         batch_op.create_index('ix_vaccination_administrations_region_code_observe', ['region_code', 'observe_until'], unique=False)
 
-    head = sa.table('coldchain_log_head', sa.column('id', sa.Integer), sa.column('size', sa.Integer))
-    op.bulk_insert(head, [{'id': 1, 'size': 0}])
+    head = sa.table(
+        'coldchain_log_head',
+        sa.column('id', sa.Integer),
+        sa.column('size', sa.Integer),
+        sa.column('frontier', sa.LargeBinary),
+    )
+    op.bulk_insert(head, [{'id': 1, 'size': 0, 'frontier': b''}])
 
 
 def downgrade() -> None:
