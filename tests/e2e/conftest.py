@@ -145,7 +145,7 @@ def live_server(
         env=env,
     )
     try:
-        _wait_until_up(url, server)
+        _wait_until_up(url, server, timeout=120.0)
         yield LiveServer(url, data_dir)
     finally:
         server.terminate()
