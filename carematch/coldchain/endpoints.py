@@ -36,6 +36,8 @@ from carematch.coldchain.schemas import (
     RecallCreate,
     RecallEntryPublic,
     RecallPublic,
+    RejectedReadingPublic,
+    RejectedReadingsPublic,
     TelemetryUpload,
     VerifyPublic,
 )
@@ -237,6 +239,24 @@ def upload_telemetry(
         writer.writerow([reading.device_id, reading.at, reading.celsius])
     result = service.import_readings(session, principal, text.getvalue(), body.source)
     return ImportPublic(**result.as_json())
+
+
+@router.get("/telemetry/rejected", response_model=RejectedReadingsPublic)
+def list_rejected(
+    session: SessionDep, principal: Reader, limit: Limit = 50, offset: Offset = 0
+) -> RejectedReadingsPublic:
+    """Telemetry rows that were not used, with their reason, oldest first."""
+    rows = repository.rejections(session, limit=limit, offset=offset)
+    return RejectedReadingsPublic(
+        items=[
+            RejectedReadingPublic(
+                source=r.source, line=r.line, raw=r.raw, reason=r.reason, created_at=r.created_at
+            )
+            for r in rows
+        ],
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/alarms", response_model=AlarmsPublic)

@@ -69,7 +69,17 @@ class EventCreate(BaseModel):
     location_id: PlaceId | None = None
     at: AwareDatetime | None = None
     vvm_stage: int | None = Field(None, ge=1, le=4)
-    note: Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = None
+    note: (
+        Annotated[
+            str,
+            Field(
+                max_length=500,
+                pattern=r"^[^\x00-\x1f\x7f]*$",
+                description="goes into the public log: never a person's name or details",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class EventPublic(BaseModel):
@@ -147,6 +157,22 @@ class TelemetryUpload(BaseModel):
 class RejectedRowPublic(BaseModel):
     line: int
     reason: str
+
+
+class RejectedReadingPublic(BaseModel):
+    """A telemetry row that was not used, with where it came from and why."""
+
+    source: str
+    line: int
+    raw: str
+    reason: str
+    created_at: datetime
+
+
+class RejectedReadingsPublic(BaseModel):
+    items: list[RejectedReadingPublic]
+    limit: int
+    offset: int
 
 
 class ImportPublic(BaseModel):

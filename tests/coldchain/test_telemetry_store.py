@@ -108,6 +108,14 @@ def test_import_rejects_bad_rows_raises_the_heat_alarm_and_marks_only_the_lot_in
     assert second["new_alarms"] == [] and second["new_suspect_lots"] == []
     assert _counts() == before  # no second alarm, suspect event or rejected row
 
+    from carematch.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        kept = client.get("/api/v1/coldchain/telemetry/rejected", headers=bearer("doctor_d1"))
+    assert sorted(r["line"] for r in kept.json()["items"]) == sorted(
+        r["line"] for r in result["rejected"]
+    )
+
 
 def test_recall_list_is_exactly_the_people_dosed_from_the_exposed_lot(world, tmp_path):
     runner.invoke(app, ["coldchain", "telemetry", "import", str(_csv(tmp_path))])

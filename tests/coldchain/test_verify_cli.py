@@ -134,3 +134,14 @@ def test_any_changed_byte_of_any_event_is_named(logged, data):
         _set_leaf(index, original)
     with session_scope() as session:
         assert service.verify_log(session).ok
+
+
+def test_a_deleted_event_fails_verify(logged):
+    from sqlalchemy import delete
+
+    with session_scope() as session:
+        session.execute(delete(ColdChainEvent).where(ColdChainEvent.leaf_index == 4))
+    result = runner.invoke(app, ["coldchain", "verify"])
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("checkpoint 5 is beyond the stored log (4 events)" in p for p in problems)
