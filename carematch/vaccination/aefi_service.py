@@ -12,12 +12,13 @@ commits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from carematch.booking.reminders import when_text
@@ -167,7 +168,20 @@ def report_event(
     return view(report, now)
 
 
+def _serialise(session: Session, provider_id: str, category: str) -> None:
+    """Hold a lock on (site, category) until the transaction ends (PostgreSQL; SQLite already
+    has one writer at a time)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"aefi:{provider_id}:{category}".encode(), digest_size=8).digest()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
+
+
 def _cluster(session: Session, aefi: AefiRules, report: AefiReport, now: datetime) -> None:
+    _serialise(session, report.provider_id, report.category)
     window = aefi.cluster_window
     onset = _utc(report.onset_at)
     spans = session.scalars(

@@ -3,6 +3,7 @@ and PostgreSQL: the cluster query compares stored times), sites and seriousness.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,7 +12,10 @@ from sqlalchemy import select
 from carematch.core.db import session_scope
 from carematch.notifications.models import OutboxMessage
 from carematch.providers.models import Provider
+from carematch.security.authz import Principal
 from carematch.security.models import User
+from carematch.vaccination import aefi_service
+from carematch.vaccination.safety_models import AefiCluster, AefiReport
 from tests.fixtures.people import D1, token
 from tests.vaccination.test_prescreen_api import SITE, app_client, build_world
 
@@ -161,3 +165,49 @@ def test_reports_are_scoped_to_the_jurisdiction_and_checked(api, tmp_path):
     ]:
         response = api.post(URL, json={**base, **change}, headers=staff)
         assert response.status_code == status, (change, response.text)
+
+
+def test_two_serious_reports_filed_at_once_still_cluster(env, tmp_path):
+    world = build_world(tmp_path)
+    staff = Principal("u1", "vaccinator_d1", "vaccinator", D1)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def file(person: str, days: int) -> None:
+        try:
+            with session_scope() as session:
+                start.wait(timeout=60)
+                aefi_service.report_event(
+                    session,
+                    staff,
+                    person_id=person,
+                    series="MMR",
+                    dose=1,
+                    lot="L1",
+                    provider_id=SITE,
+                    dose_given_on=ONSET.date(),
+                    category="abnormal",
+                    serious=True,
+                    death=False,
+                    onset_at=ONSET + timedelta(days=days),
+                    found_at=ONSET + timedelta(days=days, hours=1),
+                    description="高热",
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=file, args=(world.child, 0)),
+        threading.Thread(target=file, args=(world.adult_d1, 1)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_scope() as session:
+        clusters = session.scalars(select(AefiCluster)).all()
+        reports = session.scalars(select(AefiReport)).all()
+        assert len(clusters) == 1 and clusters[0].events == 2
+        assert {r.cluster_id for r in reports} == {clusters[0].id}
+    assert len(alerts()) == 2
