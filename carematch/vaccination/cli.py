@@ -2,7 +2,8 @@
 
 ``carematch vaccination issue``/``certificate`` sign an e-certificate (from a file, or for a
 person in the database), ``verify`` checks one offline and ``keys publish`` writes the public
-key verifiers need; see docs/vaccination.md.
+key verifiers need; ``check-rules`` checks the pre-screening, follow-up and AEFI data files;
+see docs/vaccination.md.
 
 ``carematch vaccination forecast --schedule PATH --cases IN.jsonl`` writes one JSON line per
 case on stdout (the contract in :mod:`carematch.vaccination.schemas`). A line that is not a case
@@ -385,3 +386,71 @@ def _issued_json(
         "doses": len(content.doses),
         "files": files,
     }
+
+
+@vaccination_app.command("check-rules")
+def check_rules_command(
+    prescreen: Annotated[
+        Path | None, typer.Option(help="pre-screening table (default: the shipped one)")
+    ] = None,
+    followup: Annotated[
+        Path | None, typer.Option(help="follow-up reminders (default: the shipped ones)")
+    ] = None,
+    aefi: Annotated[
+        Path | None, typer.Option(help="AEFI rules (default: the shipped ones)")
+    ] = None,
+    schedule: Annotated[
+        Path | None, typer.Option(help="schedule the files name series of (default: shipped)")
+    ] = None,
+) -> None:
+    """Check the safety data files (pre-screening, follow-up, AEFI) before deploying them.
+
+    Prints a JSON summary on stdout; a file that cannot be used stops with exit status 2 and
+    every problem it has on stderr, so a health authority fixes them in one pass.
+    """
+    from carematch.core.errors import InvalidInput
+    from carematch.vaccination import aefi as aefi_rules
+    from carematch.vaccination import followup as followup_rules
+    from carematch.vaccination import prescreen as prescreen_rules
+    from carematch.vaccination.schedule import default_schedule, load_schedule
+
+    try:
+        plan = load_schedule(schedule) if schedule else default_schedule()
+        table = (
+            prescreen_rules.load_table(prescreen, plan)
+            if prescreen
+            else prescreen_rules.shipped_table(plan)
+        )
+        reminders = (
+            followup_rules.parse_reminders(_yaml_file(followup), plan)
+            if followup
+            else followup_rules.shipped_reminders(plan)
+        )
+        rules = (
+            aefi_rules.parse_rules(_yaml_file(aefi), plan)
+            if aefi
+            else aefi_rules.shipped_rules(plan)
+        )
+    except InvalidInput as exc:
+        raise _fail(exc.detail) from None
+    summary = {
+        "schedule": plan.name,
+        "prescreen": {"questions": len(table.questions), "rules": len(table.rules)},
+        "followup": {"reminders": len(reminders)},
+        "aefi": {"categories": len(rules.categories), "onset_windows": len(rules.onset_windows)},
+    }
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+
+
+def _yaml_file(path: Path) -> object:
+    """A YAML file's content; an unreadable or malformed file is an InvalidInput."""
+    import yaml
+
+    from carematch.core.errors import InvalidInput
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not valid YAML ({exc})") from None

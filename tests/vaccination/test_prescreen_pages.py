@@ -73,6 +73,7 @@ def test_a_parent_answers_and_a_vaccinator_decides_in_the_queue(web, tmp_path):
     assert 'id="queue-empty"' in web.get(QUEUE).text
     with session_scope() as session:
         row = session.get(Prescreening, screening.id)
+        assert row is not None
         assert (row.status, row.outcome, row.decided_by) == (
             "defer",
             "needs_review",
