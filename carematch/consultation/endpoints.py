@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from carematch.api.deps import Limit, Offset, SessionDep
 from carematch.consultation import service
@@ -109,7 +110,9 @@ async def create_consultation(
     """Send a consultation request with its files (PDF, PNG, JPEG, DICOM, ECG CSV/text; the
     type is read from the bytes) to the county hospital of the clinic's medical community."""
     uploads = await read_uploads(files or [])
-    view = service.request_consultation(
+    # The database and the encryption are blocking work: off the event loop.
+    view = await run_in_threadpool(
+        service.request_consultation,
         session,
         principal,
         person_id=person_id,

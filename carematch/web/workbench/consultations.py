@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from carematch.api.deps import SessionDep
 from carematch.consultation import service
@@ -267,7 +268,9 @@ async def create(
     locale = i18n.negotiate(request)
     try:
         uploads = await read_uploads(files or [])
-        view = service.request_consultation(
+        # The database and the encryption are blocking work: off the event loop.
+        view = await run_in_threadpool(
+            service.request_consultation,
             session,
             principal,
             person_id=form["person_id"],
