@@ -454,3 +454,38 @@ def _yaml_file(path: Path) -> object:
         raise InvalidInput(f"{path}: cannot read ({exc})") from None
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path}: not valid YAML ({exc})") from None
+
+
+@vaccination_app.command("quality")
+def quality_command(
+    since: Annotated[str, typer.Option("--from", help="first city day of the period, YYYY-MM-DD")],
+    until: Annotated[str, typer.Option("--to", help="the day after the period, YYYY-MM-DD")],
+    region: Annotated[str | None, typer.Option(help="a region code; everywhere by default")] = None,
+    children: Annotated[
+        bool, typer.Option(help="also the children's miss rate by hukou (reads every profile)")
+    ] = True,
+) -> None:
+    """The vaccination quality indicators of a period (R-VX-7) as one JSON line: booking success
+    rate, pre-screening outcomes and review agreement, waiting times, doses given, AEFI rate,
+    children's miss rate by hukou."""
+    from carematch.core.config import get_settings
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+    from carematch.vaccination.quality import quality_indicators
+
+    try:
+        first, after = date.fromisoformat(since), date.fromisoformat(until)
+    except ValueError as exc:
+        raise _fail(f"--from and --to are dates YYYY-MM-DD: {exc}") from None
+    configure_logging(get_settings().log_level)
+    upgrade()
+    try:
+        with session_scope() as session:
+            result = quality_indicators(
+                session, first, after, region=region, with_children=children
+            )
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))

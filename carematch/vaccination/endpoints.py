@@ -174,3 +174,63 @@ def get_vaccination_certificate(
         ],
         unreadable=list(issued.unreadable),
     )
+
+
+# --- quality indicators (R-VX-7) ---------------------------------------------------------------
+
+
+class ChildMissPublic(BaseModel):
+    children: int
+    missed: int
+    rate: float | None
+
+
+class VaccinationQualityPublic(BaseModel):
+    """The vaccination quality indicators of a period and region (definitions in
+    ``carematch.vaccination.quality``)."""
+
+    since: date
+    until: date
+    region: str | None
+    bookings: int
+    kept: int
+    no_show: int
+    booking_success_rate: float | None
+    prescreen_outcomes: dict[str, int]
+    reviewed: int
+    review_agreed: int
+    review_agreement: float | None
+    booking_lead_days_median: float | None
+    clinic_wait_minutes_median: float | None
+    doses_given: int
+    aefi_reports: int
+    aefi_serious: int
+    aefi_rate_per_100k: float | None
+    children: dict[str, ChildMissPublic]
+
+
+@router.get("/vaccination/quality", response_model=VaccinationQualityPublic)
+def get_vaccination_quality(
+    session: SessionDep,
+    principal: ForecastReader,
+    since: Annotated[date, Query(description="first city day of the period, YYYY-MM-DD")],
+    until: Annotated[date, Query(description="the day after the period, YYYY-MM-DD")],
+    region: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{2,12}$", description="a region inside yours; yours by default"),
+    ] = None,
+    children: Annotated[
+        bool, Query(description="also the children's miss rate (reads every profile)")
+    ] = True,
+) -> VaccinationQualityPublic:
+    """Booking success, pre-screening outcomes and review agreement, waiting times, doses
+    given, the AEFI rate and children's miss rate by hukou, within the caller's jurisdiction
+    (a region outside it is 404, as for any record outside it)."""
+    from carematch.core.errors import NotFound
+    from carematch.vaccination.quality import quality_indicators
+
+    scope = region or principal.jurisdiction
+    if region is not None and not principal.can_see(region):
+        raise NotFound(f"no region {region} in your jurisdiction")
+    result = quality_indicators(session, since, until, region=scope, with_children=children)
+    return VaccinationQualityPublic.model_validate(result.as_dict())
