@@ -40,6 +40,8 @@ from carematch.vaccination.service import city_schedule
 
 ALERTED_ROLES = ("official", "vaccinator")
 """Who a cluster alert goes to: the jurisdiction's officials and vaccinators."""
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No report concerns an earlier dose or onset (and date arithmetic stays in the calendar)."""
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -125,6 +127,8 @@ def report_event(
     if not description.strip():
         raise InvalidInput("describe the event")
     onset, found = _utc(onset_at), _utc(found_at)
+    if onset < EARLIEST or dose_given_on < EARLIEST.date():
+        raise InvalidInput(f"dates before {EARLIEST.date().isoformat()} are not accepted")
     if found < onset:
         raise InvalidInput("an event cannot be found before its onset")
     if found > now + timedelta(minutes=5):

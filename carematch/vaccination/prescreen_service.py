@@ -24,6 +24,7 @@ from carematch.core.clock import utcnow
 from carematch.core.errors import Conflict, InvalidInput, NotFound
 from carematch.core.ids import new_id
 from carematch.identity import service as identity
+from carematch.identity.models import Person
 from carematch.providers.hours import CITY_TZ
 from carematch.security import audit
 from carematch.security.authz import Principal
@@ -99,11 +100,11 @@ def _conditions(session: Session, person_id: str, on: date) -> frozenset[str]:
 
 def record_facts(
     session: Session, principal: Principal, person_id: str, series_code: str, on: date
-) -> RecordFacts:
-    """What the record says for a screening on ``on``; the read is audited."""
+) -> tuple[Person, RecordFacts]:
+    """The person and what their record says for a screening on ``on``; the read is audited."""
     person, records = identity.read_person(session, principal, person_id)
     doses, _ = doses_of(records)
-    return RecordFacts(
+    return person, RecordFacts(
         conditions=_conditions(session, person_id, on),
         days_since_other_live=days_since_other_live(city_schedule(), series_code, doses, on),
         age_months=months_between(person.birth_date, on) if person.birth_date else None,
@@ -160,9 +161,8 @@ def screen_person(
     if rules.schedule.position(series) is None:
         raise InvalidInput(f"unknown vaccine series {series!r}")
     on = now.astimezone(CITY_TZ).date()
-    facts = record_facts(session, principal, person_id, series, on)
+    person, facts = record_facts(session, principal, person_id, series, on)
     result = rules.screen(series, answers, facts)
-    person = identity.visible_person(session, principal, person_id)
     status = NEEDS_REVIEW if result.review_required else result.outcome
     row = Prescreening(
         id=new_id(),

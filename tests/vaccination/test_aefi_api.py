@@ -162,6 +162,8 @@ def test_reports_are_scoped_to_the_jurisdiction_and_checked(api, tmp_path):
         ({"provider_id": "NOPE"}, 404),
         ({"person_id": world.adult_d2}, 404),
         ({"onset_at": "2026-01-01T00:00:00"}, 422),
+        ({"onset_at": "0001-01-01T00:00:00+00:00"}, 400),
+        ({"dose_given_on": "0001-01-01"}, 400),
     ]:
         response = api.post(URL, json={**base, **change}, headers=staff)
         assert response.status_code == status, (change, response.text)
