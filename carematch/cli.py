@@ -353,17 +353,37 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     residents: Annotated[int, typer.Option(help="size of the demo city")] = 20_000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            envvar="CAREMATCH_WORKERS",
+            help="server processes (default: one per CPU core; see docs/operations.md)",
+        ),
+    ] = None,
 ) -> None:
     """Run the web app and API."""
+    import os
+
     import uvicorn
 
     _ready()
     if demo:
         _ensure_demo(residents)
-    from carematch.api.app import create_app
-
-    err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    # One process per core: request handlers are Python threads sharing one interpreter lock
+    # per process, so a second core only helps through a second process (docs/benchmarks.md).
+    processes = workers or os.cpu_count() or 1
+    err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs, {processes} workers)")
+    uvicorn.run(
+        "carematch.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 DEMO_USERS = (
@@ -371,8 +391,13 @@ DEMO_USERS = (
     ("official", "official", "449900"),
     ("doctor", "doctor", "449901"),
     ("grid", "grid_worker", "449901001001"),
+    ("vaccinator", "vaccinator", "449901"),
 )
 DEMO_PASSWORD = "carematch-demo"
+# The demo's resident account: an older person of 白云区 with open needs, so that the portal
+# shows something to book (the elderly mode's one-tap button) from the first sign-in.
+DEMO_RESIDENT = "resident"
+DEMO_DISTRICT = "449901"
 
 
 def _ensure_demo(residents: int) -> None:
@@ -397,10 +422,45 @@ def _ensure_demo(residents: int) -> None:
         for username, role, region in DEMO_USERS:
             if session.scalar(select(User.id).where(User.username == username)) is None:
                 create_user(session, username, role, DEMO_PASSWORD, region)
+        if session.scalar(select(User.id).where(User.username == DEMO_RESIDENT)) is None:
+            person = _demo_resident_person(session)
+            if person is not None:
+                create_user(
+                    session, DEMO_RESIDENT, "resident", DEMO_PASSWORD, person_id=person
+                )
+    with session_scope() as session:
+        # A week of slots from the providers' hours (idempotent: existing slots are kept).
+        from carematch.booking.service import generate_slots
+
+        generate_slots(session, days=7)
+    users = [u for u, _, _ in DEMO_USERS] + [DEMO_RESIDENT]
     err.print(
         "Sign in at http://127.0.0.1:8000/login with one of: "
-        + ", ".join(u for u, _, _ in DEMO_USERS)
+        + ", ".join(users)
         + f" (password: {DEMO_PASSWORD}; demo only)"
+    )
+
+
+def _demo_resident_person(session: Any) -> str | None:
+    """The oldest person of the demo district with an open need that has a bookable service."""
+    from sqlalchemy import select
+
+    from carematch.identity.models import Person
+    from carematch.profiling.models import Demand
+    from carematch.providers.catalogue import service_catalogue
+
+    bookable = [code for code, info in service_catalogue().items() if info.slot_minutes > 0]
+    return session.scalar(
+        select(Person.id)
+        .join(Demand, Demand.person_id == Person.id)
+        .where(
+            Demand.status == "open",
+            Demand.service.in_(bookable),
+            Person.community_code.startswith(DEMO_DISTRICT),
+            Person.birth_date.is_not(None),
+        )
+        .order_by(Person.birth_date, Person.id)
+        .limit(1)
     )
 
 
