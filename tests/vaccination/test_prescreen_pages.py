@@ -4,12 +4,14 @@ review queue at /workbench/vaccination/review (CSRF-protected decision form)."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
 from carematch.core.db import session_scope
 from carematch.vaccination.safety_models import Prescreening
+from carematch.web.workbench.csrf import token_for
 from tests.fixtures.people import PASSWORD
 from tests.vaccination.test_prescreen_api import app_client, build_world
 
@@ -86,6 +88,9 @@ def test_a_parent_answers_and_a_vaccinator_decides_in_the_queue(web, tmp_path):
     assert web.get(QUEUE).status_code == 403
     web.cookies.clear()
     sign_in(web, "resident1")
-    token = csrf(web.get(PORTAL, params=params).text)
+    not_mine = web.get(PORTAL, params=params)
+    assert not_mine.status_code == 404 and 'name="yes"' not in not_mine.text
+    # Posting anyway (with this session's valid token) is refused as well.
+    token = token_for(SimpleNamespace(cookies=dict(web.cookies)))  # type: ignore[arg-type]
     refused = web.post(PORTAL, params=params, data={"csrf_token": token})
     assert refused.status_code == 404 and 'id="prescreen-error"' in refused.text

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from carematch.api.deps import SessionDep
-from carematch.core.errors import CareMatchError
+from carematch.booking.service import bookable_person
+from carematch.core.errors import CareMatchError, InvalidInput
 from carematch.security.authz import Principal, require
 from carematch.vaccination import prescreen_service
 from carematch.web.guards import page_guard
@@ -45,15 +46,26 @@ def _context(request: Request, person_id: str, series: str) -> dict[str, object]
 
 @router.get(PATH, response_class=HTMLResponse)
 def questionnaire(
-    request: Request, principal: Resident, person_id: IdParam, series: SeriesParam
+    request: Request,
+    session: SessionDep,
+    principal: Resident,
+    person_id: IdParam,
+    series: SeriesParam,
 ) -> HTMLResponse:
-    """The questions, each yes or no."""
-    return render(
-        request,
-        "resident/prescreen.html",
-        _context(request, person_id, series),
-        principal=principal,
-    )
+    """The questions, each yes or no; a person the resident may not act for, or a vaccine the
+    schedule does not know, is refused before anything is asked."""
+    context = _context(request, person_id, series)
+    try:
+        bookable_person(session, principal, person_id)
+        if prescreen_service.table().schedule.position(series) is None:
+            raise InvalidInput(f"unknown vaccine series {series!r}")
+    except CareMatchError as exc:
+        context["error"] = exc.detail
+        context["refused"] = True
+        return render(
+            request, "resident/prescreen.html", context, principal=principal, status_code=exc.status
+        )
+    return render(request, "resident/prescreen.html", context, principal=principal)
 
 
 @router.post(PATH, response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
