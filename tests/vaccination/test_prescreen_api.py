@@ -18,8 +18,10 @@ from carematch.core.db import session_scope
 from carematch.identity.models import Person
 from carematch.identity.service import build_persons_exact, ingest_file
 from carematch.providers.models import Provider
+from carematch.security.authz import Principal
 from carematch.security.models import AuditEntry
 from carematch.security.service import create_user
+from carematch.vaccination.prescreen_service import review_agreement
 from tests.fixtures.factories import make_id, write_extract
 from tests.fixtures.people import D1, D2, PASSWORD, build_two_districts, token
 
@@ -191,6 +193,13 @@ def test_high_risk_goes_to_the_queue_and_a_vaccinator_decides(api, tmp_path):
         "needs_review",
         "approve",
     )
+    # The machine alone suggested pass and the reviewer approved: one agreement in one review,
+    # counted in district 1 only.
+    with session_scope() as session:
+        d1 = Principal("x", "official_d1", "official", D1)
+        d2 = Principal("y", "official_d2", "official", D2)
+        assert review_agreement(session, d1) == (1, 1)
+        assert review_agreement(session, d2) == (0, 0)
 
     # A screening that needed no review cannot be decided.
     deferred = api.post(
