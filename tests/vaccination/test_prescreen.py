@@ -201,3 +201,18 @@ def test_the_outcome_is_one_of_four_and_explained_unless_pass(series, answers, r
     assert RANK[result.outcome] == max((RANK[f.outcome] for f in result.findings), default=0)
     assert result.review_required == any(f.outcome == "needs_review" for f in result.findings)
     assert RANK[result.suggested] <= RANK[result.outcome]
+
+
+def test_every_rule_of_the_shipped_table_can_fire():
+    # A rule no case can fire is dead (a typo in a condition, a scope that matches no series).
+    cases = [
+        (series, {question: True}, NOTHING)
+        for series in [s.code for s in SCHEDULE.series]
+        for question in TABLE.question_keys
+    ] + [
+        (series, {}, RecordFacts(conditions=frozenset({code}), days_since_other_live=1))
+        for series in [s.code for s in SCHEDULE.series]
+        for code in TABLE.compiled_conditions
+    ]
+    seen = {rule for series, answers, record in cases for rule in fired(series, answers, record)}
+    assert seen == {rule.id for rule in TABLE.rules}
