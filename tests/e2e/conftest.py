@@ -59,15 +59,19 @@ def _free_port() -> int:
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     """Run a `carematch` command the way an operator would, against the test data dir."""
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "carematch.cli", *args],
         env=env,
         input=stdin,
         text=True,
-        check=True,
         capture_output=True,
         timeout=300,
     )
+    if done.returncode != 0:
+        # Say why: a bare CalledProcessError hides the command's own message.
+        raise AssertionError(
+            f"carematch {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}"
+        )
 
 
 def _generate_city(out: Path) -> None:
