@@ -68,6 +68,7 @@ OUTCOME_LABELS = {
 CLOCK_LABELS = {
     sla.DEMAND_RESPONSE: N_("Raised need not answered within 24 hours"),
     sla.ONLINE_CONSULTATION: N_("Online consultation not taken within 30 minutes"),
+    sla.REMOTE_CONSULTATION: N_("Remote consultation not answered within 30 minutes"),
 }
 
 router = APIRouter(prefix="/today", include_in_schema=False)
