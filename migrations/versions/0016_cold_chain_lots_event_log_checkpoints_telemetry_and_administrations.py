@@ -6,7 +6,8 @@ Create Date: 2026-11-22 21:40:00.000000
 
 Cold-chain traceability (R-VX-6) and the doses given (issue 6 items 4 and 7): vaccine lots; the
 Merkle event log, one leaf per event, its index handed out under the lock of the one
-coldchain_log_head row (seeded here at size 0), which also keeps the compact frontier; signed checkpoints, one per tree size; telemetry
+coldchain_log_head row (seeded here at size 0), which also keeps the compact frontier; signed
+checkpoints, one per tree size; telemetry
 readings (one per device and time), rejected rows with their reason, alarms unique per device,
 kind and start, and the lots an excursion exposed; the administrations, one per person, series
 and dose number. A test checks that the upgraded database matches the models.
