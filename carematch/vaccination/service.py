@@ -17,11 +17,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import today, utcnow
+from carematch.core.clock import utcnow
 from carematch.core.config import get_settings
 from carematch.core.errors import InvalidInput
 from carematch.identity import service as identity
 from carematch.identity.errors import PersonNotFound
+from carematch.providers.hours import CITY_TZ
 from carematch.security import audit
 from carematch.security.authz import Principal
 from carematch.security.keys import load_or_create_key
@@ -78,6 +79,11 @@ def doses_of(records: list[Any]) -> tuple[list[GivenDose], list[str]]:
     return doses, unreadable
 
 
+def city_today() -> date:
+    """Today in the city (UTC+8): the day vaccination dates are counted in."""
+    return utcnow().astimezone(CITY_TZ).date()
+
+
 def person_forecast(
     session: Session, principal: Principal, person_id: str, as_of: date | None = None
 ) -> PersonForecast:
@@ -91,7 +97,7 @@ def person_forecast(
     person, records = identity.read_person(session, principal, person_id)
     if person.birth_date is None:
         raise BirthDateUnknown(f"person {person_id} has no date of birth on record")
-    when = as_of or today()
+    when = as_of or city_today()
     doses, unreadable = doses_of(records)
     doses.extend(administered_doses(session, person.id))
     schedule = city_schedule()
@@ -194,7 +200,10 @@ def issue_person_certificate(
     now = utcnow()
     given, unreadable = doses_of(records)
     given.extend(administered_doses(session, person.id))
-    doses = certificate.certified_doses(city_schedule(), person.birth_date, now.date(), given)
+    # Doses are dated by the city's calendar: certify up to the city's today, not UTC's (a dose
+    # given at 07:30 in the city is still "yesterday" in UTC until 08:00).
+    as_of = now.astimezone(CITY_TZ).date()
+    doses = certificate.certified_doses(city_schedule(), person.birth_date, as_of, given)
     encoded, content = certificate.issue(
         signing_key(),
         certificate.Holder(name, person.birth_date),
