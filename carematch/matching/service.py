@@ -5,6 +5,10 @@ homes); candidates come from the service map; the recommender ranks them. Until 
 issue computes benefits, the cost of an option is its price; until bookings and ratings are
 stored, the slot is derived from opening hours and the provider's wait, and every provider
 starts from the same satisfaction prior (say so on the page).
+
+A person's recommendations also weigh collaborative filtering (what people with a similar
+history of visits chose, :mod:`carematch.matching.cf_store`) once ``carematch match cf-train``
+has stored a model; the public query from a point has no person and no history, so no CF.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from carematch.core.errors import CareMatchError
 from carematch.core.models import Region
 from carematch.identity.errors import PersonNotFound
 from carematch.identity.service import visible_person
+from carematch.matching import cf_store
 from carematch.matching.recommend import (
     Demand,
     Option,
@@ -144,7 +149,7 @@ def recommend_for_person(
     out = []
     for code, tags in wanted.items():
         needs = tuple(sorted({n for t in tags if t in library.tags for n in library.tags[t].needs}))
-        entry = recommend_at(
+        entry = _recommend_at(
             session,
             code,
             lat,
@@ -154,6 +159,7 @@ def recommend_for_person(
             weights=weights,
             at=when,
             limit=limit,
+            person_id=person_id,
         )
         entry.tags = tags
         out.append(entry)
@@ -179,6 +185,39 @@ def recommend_at(
         UnknownService: the code is not in the catalogue.
         InvalidQuery: a coordinate out of range.
         InvalidWeights: bad weights.
+    """
+    return _recommend_at(
+        session,
+        service,
+        lat,
+        lon,
+        gettext=gettext,
+        needs=needs,
+        languages=languages,
+        weights=weights,
+        at=at,
+        limit=limit,
+    )
+
+
+def _recommend_at(
+    session: Session,
+    service: str,
+    lat: float,
+    lon: float,
+    *,
+    gettext: Gettext,
+    needs: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+    weights: Mapping[str, float] | None = None,
+    at: datetime | None = None,
+    limit: int = 5,
+    person_id: str | None = None,
+) -> ServiceRecommendation:
+    """:func:`recommend_at`, with the person's CF scores blended in when a person is given.
+
+    Private so that no public caller can ask for someone else's CF scores by passing an id:
+    only :func:`recommend_for_person`, which has checked and audited the read, passes one.
     """
     check_service(service)
     if not (math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180):
@@ -212,7 +251,12 @@ def recommend_at(
         )
     if not options:
         return entry
-    result = recommend(demand, options, weights=weights)
+    cf = (
+        cf_store.scores_for(person_id, service, [o.provider_id for o in options])
+        if person_id is not None
+        else None
+    )
+    result = recommend(demand, options, weights=weights, cf=cf)
     entry.weights = dict(result.weights)
     for item in result.ranking[:limit]:
         provider = snapshot.providers[item.provider_id]
