@@ -5,6 +5,7 @@ real records in two districts, staff of both, two linked residents) and helpers 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def world_both(env, tmp_path: Path) -> World:
 
 
 @pytest.fixture
-def app_client(sqlite_env) -> TestClient:
+def app_client(sqlite_env) -> Iterator[TestClient]:
+    """The app on the SQLite installation (tests whose rules do not depend on the database)."""
     from carematch.api.app import create_app
 
     with TestClient(create_app()) as c:
