@@ -162,7 +162,7 @@ def train() -> dict:
     return json.loads(result.output.strip().splitlines()[-1])
 
 
-def test_a_person_who_keeps_choosing_b_gets_b_first_once_trained(sqlite_env, tmp_path):
+def test_a_person_who_keeps_choosing_b_gets_b_first_once_trained(sqlite_env):
     p, q = build_world()
     histories(p, q)
 
@@ -185,7 +185,8 @@ def test_a_person_who_keeps_choosing_b_gets_b_first_once_trained(sqlite_env, tmp
     assert all(c.scores["cf"] == 0 and CF_LINE not in c.reason for c in public.choices)
 
 
-def test_cli_reports_one_json_line_and_the_same_data_gives_the_same_model(sqlite_env, tmp_path):
+def test_cli_reports_one_json_line_and_the_same_data_gives_the_same_model(env):
+    # On both backends: PostgreSQL hands back aware visit times, SQLite naive UTC ones.
     p, q = build_world()
     histories(p, q)
 
@@ -199,7 +200,7 @@ def test_cli_reports_one_json_line_and_the_same_data_gives_the_same_model(sqlite
     assert first["params"]["factors"] == 2 and first["params"]["iterations"] == 8
     assert first["sha256"] == second["sha256"]
     assert first["model"] != second["model"]
-    models = sqlite_env.data_dir / "models"
+    models = env.data_dir / "models"
     manifest = json.loads((models / "cf.json").read_text())
     assert models / manifest["model"] == Path(second["model"])
     with np.load(first["model"]) as a, np.load(second["model"]) as b:
@@ -208,6 +209,9 @@ def test_cli_reports_one_json_line_and_the_same_data_gives_the_same_model(sqlite
 
 
 def test_cli_without_records_says_so_and_writes_nothing(sqlite_env):
+    bad = runner.invoke(app, ["match", "cf-train", "--alpha", "0"])
+    assert bad.exit_code == 2 and "alpha" in bad.output
+
     result = runner.invoke(app, ["match", "cf-train"])
 
     assert result.exit_code == 0, result.output
@@ -217,7 +221,7 @@ def test_cli_without_records_says_so_and_writes_nothing(sqlite_env):
     assert not (sqlite_env.data_dir / "models").exists()
 
 
-def test_the_app_picks_up_a_retrained_model_and_prunes_old_files(sqlite_env, tmp_path):
+def test_the_app_picks_up_a_retrained_model_and_prunes_old_files(sqlite_env):
     p, q = build_world()
     for day in (10, 20, 30):
         visit(q, A, day)
