@@ -22,6 +22,7 @@ from carematch.core.errors import CareMatchError
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
 from carematch.notifications.cli import worker_app
+from carematch.policy.cli import policy_app
 from carematch.profiling.cli import profile_app
 from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
@@ -45,6 +46,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(coldchain_app, name="coldchain")
+app.add_typer(policy_app, name="policy")
 
 err = Console(stderr=True)
 SOURCE_FILES = (

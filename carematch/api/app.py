@@ -28,6 +28,7 @@ from carematch.matching.cohort_endpoints import router as allocation_router
 from carematch.matching.endpoints import router as matching_router
 from carematch.notifications.endpoints import router as notifications_router
 from carematch.points.endpoints import router as points_router
+from carematch.policy.endpoints import router as policy_router
 from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
@@ -91,6 +92,7 @@ def create_app() -> FastAPI:
     api.include_router(administration_router)
     api.include_router(coldchain_router)
     api.include_router(assessments_router)
+    api.include_router(policy_router)
     app.include_router(api)
 
     from carematch.web.pages import mount_web

@@ -31,6 +31,7 @@ MODEL_MODULES = (
     "carematch.vaccination.models",
     "carematch.vaccination.appointment_models",
     "carematch.vaccination.safety_models",
+    "carematch.policy.models",
 )
 
 

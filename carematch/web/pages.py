@@ -23,6 +23,7 @@ from carematch.web.cockpit.routes import pages as cockpit_pages
 from carematch.web.feedback.routes import router as board_router
 from carematch.web.guards import install_page_handlers, safe_next
 from carematch.web.resident.nearby import router as nearby_router
+from carematch.web.resident.policies import router as policies_page_router
 from carematch.web.resident.prescreen import router as prescreen_page_router
 from carematch.web.resident.questionnaire import router as questionnaire_router
 from carematch.web.resident.routes import router as resident_router
@@ -106,6 +107,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(resident_router)
     app.include_router(family_vaccination_router)
+    app.include_router(policies_page_router)
     app.include_router(nearby_router)
     app.include_router(prescreen_page_router)
     app.include_router(vaccination_review_router)

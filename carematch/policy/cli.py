@@ -1,0 +1,141 @@
+"""`carematch policy …`: check a policy library, and which policies hold for each person.
+
+``carematch policy eligible --library PATH --persons IN.jsonl`` writes one JSON line
+``{"id", "eligible": [policy ids, sorted]}`` per input line, in input order (the contract in
+design.md). It follows ``carematch vaccination forecast``'s conventions: a line that is not a
+person is reported on stderr with its line number and skipped, every good line is still
+answered, and the exit status is 1 at the end when any line was skipped, 0 otherwise. A
+library that does not load, or a missing persons file, stops with exit status 2 before any
+output. See docs/policy.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from carematch.policy.library import PolicyLibrary
+
+policy_app = typer.Typer(help="Policies (政策): the library and eligibility", no_args_is_help=True)
+_err = Console(stderr=True)
+
+Libraries = Annotated[
+    list[Path],
+    typer.Option(
+        "--library",
+        help="policy library YAML (policies.yaml format); repeat to load several together",
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
+    return typer.Exit(2)
+
+
+def _report(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+@policy_app.command("check")
+def check_command(libraries: Libraries) -> None:
+    """Load and check library files; print {"policies", "services"} or every problem (exit 2)."""
+    from carematch.policy.errors import PolicyLibraryError
+    from carematch.policy.library import load_library
+
+    try:
+        library = load_library(libraries)
+    except PolicyLibraryError as exc:
+        raise _fail(exc.detail) from None
+    services = sorted({code for policy in library.values() for code in policy.services})
+    typer.echo(json.dumps({"policies": len(library), "services": len(services)}))
+
+
+@policy_app.command("eligible")
+def eligible_command(
+    libraries: Libraries,
+    persons: Annotated[
+        Path,
+        typer.Option(
+            "--persons", help='JSON lines {"id","features":{…},"conditions":[…]}; - for stdin'
+        ),
+    ],
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="the day days_since() counts to"),
+    ] = None,
+) -> None:
+    """Each person's eligible policies: one line {"id","eligible"} per input line, in order."""
+    from carematch.core.clock import today
+    from carematch.policy.errors import PolicyLibraryError
+    from carematch.policy.library import load_library
+
+    try:
+        library = load_library(libraries)
+    except PolicyLibraryError as exc:
+        raise _fail(exc.detail) from None
+    if str(persons) != "-" and not persons.is_file():
+        raise _fail(f"no such persons file: {persons}")
+    day = as_of.date() if as_of else today()
+    try:
+        if str(persons) == "-":
+            answered, skipped = _answer(sys.stdin.buffer, library, day, sys.stdout)
+        else:
+            with persons.open("rb") as handle:
+                answered, skipped = _answer(handle, library, day, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        raise _fail(f"cannot read the persons or write the output: {exc}") from None
+    if skipped:
+        _report(f"{skipped} line(s) skipped, {answered} answered")
+        raise typer.Exit(1)
+
+
+def _answer(handle: IO[bytes], library: PolicyLibrary, day: date, out: IO[str]) -> tuple[int, int]:
+    """Read every person, evaluate them in one batch, write the answers; (answered, skipped)."""
+    from carematch.policy.eligibility import (
+        PersonInput,
+        PersonLineError,
+        eligible_batch,
+        read_person,
+    )
+    from carematch.policy.library import feature_dictionary
+
+    dictionary = feature_dictionary()
+    people: list[PersonInput] = []
+    skipped = 0
+    for number, raw in enumerate(handle, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            skipped += 1
+            _report(f"line {number}: not UTF-8 text")
+            continue
+        if not text.strip():
+            continue
+        try:
+            people.append(read_person(json.loads(text), dictionary))
+            continue
+        except json.JSONDecodeError as exc:
+            problem = f"not JSON ({exc.msg} at column {exc.colno})"
+        except RecursionError:
+            problem = "not JSON (nested too deeply)"
+        except PersonLineError as exc:
+            problem = str(exc)
+        skipped += 1
+        _report(f"line {number}: {problem}")
+    for person, eligible in zip(people, eligible_batch(library, people, day), strict=True):
+        out.write(json.dumps({"id": person.id, "eligible": eligible}, ensure_ascii=False) + "\n")
+    return len(people), skipped
