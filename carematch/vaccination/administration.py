@@ -165,6 +165,11 @@ def record_administration(
         entity_id=person.id,
         detail={"administration_id": row.id, "lot_id": lot.id, "series": series},
     )
+    # The vaccine's follow-up reminders (watch for a rash around day 6 after MMR, …) commit
+    # with the dose, or not at all.
+    from carematch.vaccination.followup import schedule_followups
+
+    schedule_followups(session, person.id, series, dose_number, event.at, now=now)
     return row
 
 

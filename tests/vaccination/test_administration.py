@@ -155,3 +155,34 @@ def test_observation_page_counts_down_and_releases_without_script(api):
     assert "Released." in page.text
     chinese = client.get("/workbench/vaccination/observation?lang=zh")  # the default language
     assert "接种后留观" in chinese.text and "目前没有留观人员" in chinese.text
+
+
+def test_a_recorded_dose_enqueues_its_follow_up_reminders_and_a_refused_one_none(api):
+    """The vaccine's follow-up advice (observation, day-1 check; for MMR the rash window)
+    is enqueued with the dose, under keys that name the person, series and dose."""
+    from sqlalchemy import select
+
+    from carematch.notifications.models import OutboxMessage
+
+    client, world = api
+    today = datetime.now(UTC).date()
+    with session_scope() as session:
+        good = add_lot(session).id
+        expired = add_lot(session, lot_number="OLD", expiry=today - timedelta(days=2)).id
+    refused = client.post(URL, headers=bearer("vaccinator_d1"), json=_dose(world, expired, "b"))
+    assert refused.status_code == 409
+    made = client.post(URL, headers=bearer("vaccinator_d1"), json=_dose(world, good))
+    assert made.status_code == 201, made.text
+    with session_scope() as session:
+        keys = set(
+            session.scalars(
+                select(OutboxMessage.dedupe_key).where(
+                    OutboxMessage.dedupe_key.startswith("vaccination-followup:")
+                )
+            )
+        )
+    person = world.persons["a"]
+    assert f"vaccination-followup:{person}:HepB:1:observation-30min" in keys
+    assert f"vaccination-followup:{person}:HepB:1:day1-check" in keys
+    assert not any("measles" in k or "bcg" in k for k in keys)  # not HepB's
+    assert not any(world.persons["b"] in k for k in keys)  # nothing for the refused dose
