@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from sqlalchemy import select
 
 from carematch.core.db import session_scope
@@ -105,3 +108,23 @@ def test_empty_jurisdiction_says_so(client, signed_in):
     page = client.get("/workbench").text
 
     assert "该区域暂无居民档案" in page
+
+
+@pytest.mark.parametrize(
+    ("user", "shown", "hidden"),
+    [
+        ("doctor", {"consultations-link", "observation-link"}, {"complaints-link"}),
+        ("official", {"complaints-link", "rectification-link"}, {"consultations-link"}),
+        ("grid", set(), {"consultations-link", "observation-link", "complaints-link"}),
+    ],
+)
+def test_the_workbench_links_the_work_areas_each_role_may_open(
+    signed_in, city, user: str, shown: set[str], hidden: set[str]
+):
+    client = signed_in(user)
+    page = client.get("/workbench")
+    assert page.status_code == 200
+    links = dict(re.findall(r'<a class="button" id="([a-z-]+-link)" href="([^"]+)"', page.text))
+    assert shown <= set(links) and not hidden & set(links)
+    for key in shown:  # every link shown opens for this user
+        assert client.get(links[key]).status_code == 200, key

@@ -27,6 +27,7 @@ from carematch.security.authz import Principal, require
 from carematch.web import i18n
 from carematch.web.cockpit.data import district_overview, district_shapes
 from carematch.web.guards import page_guard
+from carematch.web.i18n import N_
 from carematch.web.templating import render
 from carematch.web.workbench import complaints, rectification, review, today
 from carematch.web.workbench.csrf import check_csrf, token_for
@@ -98,6 +99,35 @@ def can_review(principal: Principal) -> bool:
     return principal.unrestricted or principal.role in REVIEWERS
 
 
+def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
+    """The workbench's other pages this user may open: (id, address, label), in the order a
+    day's work meets them. Each page checks its own roles; this list reads the same role sets,
+    so no link leads to a refusal."""
+    from carematch.consultation.endpoints import DOCTORS
+    from carematch.vaccination.prescreen_service import REVIEWERS as VACCINE_REVIEWERS
+    from carematch.web.workbench.complaints import HANDLERS
+    from carematch.web.workbench.observation import WATCHERS
+
+    areas = [
+        ("consultations-link", "/workbench/consultations", N_("Remote consultations"), DOCTORS),
+        (
+            "vaccination-review-link",
+            "/workbench/vaccination/review",
+            N_("Pre-screening review"),
+            VACCINE_REVIEWERS,
+        ),
+        (
+            "observation-link",
+            "/workbench/vaccination/observation",
+            N_("Observation after vaccination"),
+            WATCHERS,
+        ),
+        ("complaints-link", "/workbench/complaints", N_("Complaints"), HANDLERS),
+        ("rectification-link", "/workbench/rectification", N_("Rectification ledger"), HANDLERS),
+    ]
+    return [(key, href, label) for key, href, label, roles in areas if principal.role in roles]
+
+
 @router.get("", response_class=HTMLResponse)
 def workbench(
     request: Request,
@@ -115,6 +145,7 @@ def workbench(
     ]
     context = _persons_context(request, session, principal, offset, region)
     context["region_options"] = options
+    context["work_areas"] = work_areas(principal)
     if can_review(principal):
         context["open_pairs"], _ = review_service.list_pairs(session, principal, "open", 0, 0)
     return render(request, "workbench/index.html", context, principal=principal)
