@@ -3,7 +3,8 @@
 Builds a fresh PostgreSQL database (from ``--database-url``, else the throwaway server of
 ``.ci/start-postgres.sh``), migrated to head, with 10 providers, 200 slots of the next 14 days
 (1,000 places each, so no request meets a full slot), 20,000 persons and one district official,
-and serves it with ``uvicorn --workers 4`` exactly as ``carematch serve`` would serve the app.
+and serves it with ``carematch serve`` itself (its defaults: one worker process per core, unless
+``--workers`` is given), so the bench measures what production runs.
 
 Two locust runs of the same shape (users, spawn rate, think time, duration), one after the other:
 
@@ -18,10 +19,15 @@ Two locust runs of the same shape (users, spawn rate, think time, duration), one
 Every non-2xx answer counts as an error. Afterwards the database is checked: no slot holds more
 bookings than its capacity and every slot's ``booked`` equals its live bookings.
 
+The load client is locust's ``FastHttpUser`` (geventhttpclient), not the ``requests``-based
+``HttpUser``: locust shares the machine with the server and the database, and the lighter client
+leaves more of it to what is measured. The CPU seconds the server processes and locust spent in
+each run are reported too (per request, they are steadier than latencies on a shared machine).
+
 Prints one JSON line and rewrites the "booking" section of docs/benchmarks.md.
 
 Usage: python bench/bench_booking.py [--database-url URL] [--users 100] [--seconds 60]
-       [--workers 4] [--think 0.5-1.5] [--no-doc]
+       [--workers N] [--think 0.5-1.5] [--no-doc]
 """
 
 from __future__ import annotations
@@ -34,14 +40,21 @@ import random
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 # --- the locust side: imported by locust (never by `python bench/bench_booking.py`, because
 # locust patches the standard library with gevent on import) ----------------------------------
 
 PLAN_ENV = "CAREMATCH_BENCH_BOOKING_PLAN"
+TIMES_ENV = "CAREMATCH_BENCH_BOOKING_TIMES"
+# Latencies are also given without the first seconds of a run: all users start at once, so the
+# first requests meet a queue that the steady state never builds (reported beside, not instead).
+SETTLE_S = 10
 
 if __name__ != "__main__":
-    from locust import HttpUser, between, task
+    import time
+
+    from locust import FastHttpUser, between, events, task
 
     _plan: dict = (
         json.loads(Path(os.environ[PLAN_ENV]).read_text()) if PLAN_ENV in os.environ else {}
@@ -49,6 +62,17 @@ if __name__ != "__main__":
     _pairs = itertools.count()
     _pairs_lock = threading.Lock()
     _think = tuple(_plan.get("think", (0.5, 1.5)))
+    _times: list[tuple[float, float, bool]] = []
+
+    @events.request.add_listener
+    def _record(response_time: float, exception: Any = None, **_: Any) -> None:
+        """Every request's end time, latency (ms) and failure, for the settled percentiles."""
+        _times.append((time.time(), response_time, exception is not None))
+
+    @events.quitting.add_listener
+    def _write_times(**_: Any) -> None:
+        if TIMES_ENV in os.environ:
+            Path(os.environ[TIMES_ENV]).write_text(json.dumps(_times))
 
     def _next_pair() -> tuple[str, str]:
         """A (person, slot) pair never used before: person i mod P, slot (i + i div P) mod S.
@@ -60,7 +84,7 @@ if __name__ != "__main__":
         persons, slots = _plan["persons"], _plan["slots"]
         return persons[i % len(persons)], slots[(i + i // len(persons)) % len(slots)]
 
-    class HealthUser(HttpUser):
+    class HealthUser(FastHttpUser):
         """The baseline: the health check only."""
 
         wait_time = between(*_think)
@@ -69,13 +93,13 @@ if __name__ != "__main__":
         def healthz(self) -> None:
             self.client.get("/healthz")
 
-    class BookingUser(HttpUser):
+    class BookingUser(FastHttpUser):
         """A clinic desk: books, lists slots and bookings, cancels now and then."""
 
         wait_time = between(*_think)
 
         def on_start(self) -> None:
-            self.client.headers["Authorization"] = f"Bearer {_plan['token']}"
+            self.client.auth_header = f"Bearer {_plan['token']}"
             self.mine: list[str] = []
 
         @task(4)
@@ -236,7 +260,7 @@ def _build(url: str, data_dir: Path, slots: int, persons: int) -> dict:
             "created_at": now,
         }
         session.execute(insert(User), [official])
-    token, _ = issue_token(official["id"], "official", DISTRICT)
+    token, _ = issue_token(str(official["id"]), "official", DISTRICT)
     days = sorted({(first + timedelta(days=d)).date().isoformat() for d in range(14)})
     dispose_engines()
     return {
@@ -248,7 +272,8 @@ def _build(url: str, data_dir: Path, slots: int, persons: int) -> dict:
     }
 
 
-def _serve(data_dir: Path, url: str, workers: int):  # type: ignore[no-untyped-def]
+def _serve(data_dir: Path, url: str, workers: int | None) -> tuple[Any, str]:
+    """Start ``carematch serve`` on a free port; return the process and its base URL."""
     import socket
     import subprocess
     import time
@@ -263,14 +288,13 @@ def _serve(data_dir: Path, url: str, workers: int):  # type: ignore[no-untyped-d
         "CAREMATCH_DATABASE_URL": url,
         "CAREMATCH_ENV": "test",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "carematch.api.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-access-log",
-        ],
-        env=env,
-    )  # fmt: skip
+    command = [
+        sys.executable, "-c", "from carematch.cli import app; app()",
+        "serve", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    server = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -279,7 +303,7 @@ def _serve(data_dir: Path, url: str, workers: int):  # type: ignore[no-untyped-d
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=1):
                 # Give every worker time to import the app before the load starts.
-                time.sleep(2 * workers)
+                time.sleep(2 * (workers or os.cpu_count() or 1))
                 return server, base
         except OSError:
             time.sleep(0.2)
@@ -287,12 +311,32 @@ def _serve(data_dir: Path, url: str, workers: int):  # type: ignore[no-untyped-d
     raise RuntimeError("server did not start")
 
 
-def _locust(user: str, base: str, plan: Path, args, prefix: Path) -> dict:  # type: ignore[no-untyped-def]
-    """Run locust headless for one user class; return the aggregated and per-request stats."""
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process and its living children have used so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _locust(user: str, base: str, plan: Path, args: Any, prefix: Path, server_pid: int) -> dict:
+    """Run locust headless for one user class; return the aggregated and per-request stats,
+    and the CPU seconds the server and locust spent meanwhile."""
     import csv
+    import resource
     import subprocess
 
-    env = {**os.environ, PLAN_ENV: str(plan)}
+    times_path = Path(f"{prefix}_times.json")
+    env = {**os.environ, PLAN_ENV: str(plan), TIMES_ENV: str(times_path)}
+    server_before = _cpu_seconds(server_pid)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", str(Path(__file__).resolve()), "--headless",
@@ -304,6 +348,9 @@ def _locust(user: str, base: str, plan: Path, args, prefix: Path) -> dict:  # ty
         check=False,  # locust exits 1 when a request failed; the failures are in the stats
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = _cpu_seconds(server_pid) - server_before
+    client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     with Path(f"{prefix}_stats.csv").open() as handle:
         rows = list(csv.DictReader(handle))
 
@@ -321,12 +368,37 @@ def _locust(user: str, base: str, plan: Path, args, prefix: Path) -> dict:  # ty
     per = {r["Name"]: stats(r) for r in rows if r["Name"] != "Aggregated"}
     with Path(f"{prefix}_failures.csv").open() as handle:
         failures = list(csv.DictReader(handle))
+    count = max(int(total["Request Count"]), 1)
     return {
         "all": stats(total),
+        "settled": _settled(json.loads(times_path.read_text())),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / count, 2),
+        "locust_cpu_ms_per_request": round(client_cpu * 1000 / count, 2),
         "by_request": per,
         "failures": [
             f"{f['Method']} {f['Name']}: {f['Error'][:120]} × {f['Occurrences']}" for f in failures
         ],
+    }
+
+
+def _settled(times: list[list[float]]) -> dict:
+    """Exact latency percentiles (nearest rank) of the requests that started SETTLE_S seconds
+    or more after the first one."""
+    starts = [(end - ms / 1000, ms, failed) for end, ms, failed in times]
+    first = min((start for start, _, _ in starts), default=0.0)
+    kept = sorted(ms for start, ms, _ in starts if start >= first + SETTLE_S)
+    errors = sum(1 for start, _, failed in starts if failed and start >= first + SETTLE_S)
+
+    def rank(q: float) -> float:
+        return round(kept[max(math.ceil(q * len(kept)) - 1, 0)], 1) if kept else 0.0
+
+    return {
+        "after_s": SETTLE_S,
+        "requests": len(kept),
+        "errors": errors,
+        "p50_ms": rank(0.50),
+        "p95_ms": rank(0.95),
+        "p99_ms": rank(0.99),
     }
 
 
@@ -374,7 +446,9 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, help="server processes (default: carematch serve's, one per core)"
+    )
     parser.add_argument("--think", default="0.5-1.5", help="seconds between a user's requests")
     parser.add_argument("--slots", type=int, default=200)
     parser.add_argument("--persons", type=int, default=20_000)
@@ -401,8 +475,12 @@ def main() -> None:
             plan_path = Path(tmp) / "plan.json"
             plan_path.write_text(json.dumps(plan))
             server, base = _serve(data_dir, url, args.workers)
-            baseline = _locust("HealthUser", base, plan_path, args, Path(tmp) / "health")
-            booking = _locust("BookingUser", base, plan_path, args, Path(tmp) / "booking")
+            baseline = _locust(
+                "HealthUser", base, plan_path, args, Path(tmp) / "health", server.pid
+            )
+            booking = _locust(
+                "BookingUser", base, plan_path, args, Path(tmp) / "booking", server.pid
+            )
             server.terminate()
             server.wait(timeout=30)
             server = None
@@ -420,14 +498,25 @@ def main() -> None:
         "machine": machine(),
         "users": args.users,
         "seconds": args.seconds,
-        "workers": args.workers,
+        "workers": args.workers or os.cpu_count(),
+        "client": "locust FastHttpUser",
         "think_s": list(think),
         "slots": args.slots,
         "persons": args.persons,
         "booking": booking["all"],
         "booking_by_request": booking["by_request"],
+        "booking_settled": booking["settled"],
         "booking_failures": booking["failures"],
+        "booking_cpu_ms_per_request": {
+            "server": booking["server_cpu_ms_per_request"],
+            "locust": booking["locust_cpu_ms_per_request"],
+        },
         "baseline_healthz": baseline["all"],
+        "baseline_cpu_ms_per_request": {
+            "server": baseline["server_cpu_ms_per_request"],
+            "locust": baseline["locust_cpu_ms_per_request"],
+        },
+        "baseline_settled": baseline["settled"],
         "baseline_failures": baseline["failures"],
         **checked,
         "target_p95_ms": TARGET_P95_MS,
@@ -438,6 +527,13 @@ def main() -> None:
     print(json.dumps(result, ensure_ascii=False))
     if not args.no_doc:
         update_doc("booking", result, render(result))
+
+
+def _latencies(settled: dict) -> str:
+    return (
+        f"{settled['requests']:,} requests, p50 {settled['p50_ms']:g} ms, p95 "
+        f"{settled['p95_ms']:g} ms, p99 {settled['p99_ms']:g} ms, {settled['errors']} errors"
+    )
 
 
 def render(result: dict) -> str:
@@ -461,9 +557,9 @@ def render(result: dict) -> str:
         "",
         f"locust headless, {result['users']} users for {result['seconds']} s each run, each "
         f"user waiting {think[0]:g}–{think[1]:g} s between requests (all users start within "
-        f"the first second); uvicorn with {result['workers']} workers on PostgreSQL, on the same "
-        f"machine as locust and the database. {result['slots']} slots, "
-        f"{result['persons']:,} persons.",
+        f"the first second; {result.get('client', 'locust HttpUser')}); `carematch serve` with "
+        f"{result['workers']} worker processes on PostgreSQL, on the same machine as locust and "
+        f"the database. {result['slots']} slots, {result['persons']:,} persons.",
         "",
         "| run | requests | throughput | p50 | p95 | p99 | errors |",
         "|---|---|---|---|---|---|---|",
@@ -483,12 +579,38 @@ def render(result: dict) -> str:
         f"Target (issue 5): p95 under {result['target_p95_ms']} ms with zero errors — {verdict}. "
         f"{load}.",
         "",
+        *(
+            [
+                f"Without the first {result['booking_settled']['after_s']} s of each run (all "
+                "users start in the same second, so the first requests queue; exact percentiles, "
+                "not the verdict above): booking mix "
+                f"{_latencies(result['booking_settled'])}; `/healthz` "
+                f"{_latencies(result['baseline_settled'])}.",
+                "",
+            ]
+            if "booking_settled" in result
+            else []
+        ),
+        *(
+            [
+                f"CPU per request (process CPU seconds ÷ requests): booking mix — server "
+                f"{result['booking_cpu_ms_per_request']['server']:g} ms, locust "
+                f"{result['booking_cpu_ms_per_request']['locust']:g} ms; `/healthz` — server "
+                f"{result['baseline_cpu_ms_per_request']['server']:g} ms, locust "
+                f"{result['baseline_cpu_ms_per_request']['locust']:g} ms (PostgreSQL's own CPU is "
+                "not counted).",
+                "",
+            ]
+            if "booking_cpu_ms_per_request" in result
+            else []
+        ),
         f"After the run: {result['bookings']:,} bookings; slots over capacity: "
         f"{result['slots_over_capacity']}; slots whose count differs from their live bookings: "
         f"{result['slots_miscounted']}.",
         "",
         "`python bench/bench_booking.py [--database-url postgresql+psycopg://…] "
-        "[--users 100] [--seconds 60] [--think 0.5-1.5]` (not in `make bench`; needs PostgreSQL).",
+        "[--users 100] [--seconds 60] [--think 0.5-1.5] [--workers N]` (the last step of "
+        "`make bench`; needs PostgreSQL).",
     ]
     return "\n".join(lines)
 

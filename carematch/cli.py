@@ -347,6 +347,9 @@ def db_upgrade() -> None:
     err.print("database is up to date")
 
 
+DEFAULT_MAX_WORKERS = 4
+
+
 @app.command()
 def serve(
     demo: Annotated[
@@ -361,7 +364,7 @@ def serve(
             min=1,
             max=64,
             envvar="CAREMATCH_WORKERS",
-            help="server processes (default: one per CPU core; see docs/operations.md)",
+            help="server processes (default: one per CPU core, at most 4; see docs/operations.md)",
         ),
     ] = None,
 ) -> None:
@@ -374,8 +377,10 @@ def serve(
     if demo:
         _ensure_demo(residents)
     # One process per core: request handlers are Python threads sharing one interpreter lock
-    # per process, so a second core only helps through a second process (docs/benchmarks.md).
-    processes = workers or os.cpu_count() or 1
+    # per process, so a second core only helps through a second process. At most 4 by default:
+    # each process keeps its own connection pool (db_pool_size + db_max_overflow, 20), and
+    # 4 × 20 stays under PostgreSQL's default max_connections of 100.
+    processes = workers or min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS)
     err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs, {processes} workers)")
     uvicorn.run(
         "carematch.api.app:create_app",

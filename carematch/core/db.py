@@ -42,6 +42,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 
 _ENGINES: dict[str, Engine] = {}
+# One sessionmaker per engine: every request opens a session, and building the factory each
+# time was measurable on the booking API's hot path (see docs/benchmarks.md).
+_FACTORIES: dict[int, sessionmaker[Session]] = {}
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
@@ -74,11 +77,16 @@ def dispose_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+    _FACTORIES.clear()
 
 
 def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
-    """A sessionmaker bound to the configured engine."""
-    return sessionmaker(bind=get_engine(settings), expire_on_commit=False)
+    """A sessionmaker bound to the configured engine (made once per engine)."""
+    engine = get_engine(settings)
+    factory = _FACTORIES.get(id(engine))
+    if factory is None or factory.kw.get("bind") is not engine:
+        factory = _FACTORIES[id(engine)] = sessionmaker(bind=engine, expire_on_commit=False)
+    return factory
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from carematch.api.deps import SessionDep
 from carematch.core.errors import Forbidden, Unauthorized
@@ -24,6 +26,19 @@ AUTHZ_MARK = "_carematch_authz"
 TOKEN_COOKIE = "cm_token"
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+# The columns a principal is made of, read on every request (so a deactivated user or a changed
+# role or region counts at the next request). A Core select of the table built once: it skips
+# the ORM's entity loading and identity map, and its compiled form is cached by SQLAlchemy.
+_USERS: Table = User.__table__  # type: ignore[assignment]
+_PRINCIPAL_ROW = select(
+    _USERS.c.id,
+    _USERS.c.username,
+    _USERS.c.role,
+    _USERS.c.region_code,
+    _USERS.c.person_id,
+    _USERS.c.active,
+).where(_USERS.c.id == bindparam("user_id"))
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,14 @@ def _token_from(request: Request, bearer: str | None) -> str | None:
     return bearer or request.cookies.get(TOKEN_COOKIE)
 
 
+def _active_user(session: Session, user_id: Any) -> Principal | None:
+    """The principal of an active user, or None when the user is gone or deactivated."""
+    row = session.execute(_PRINCIPAL_ROW, {"user_id": str(user_id)}).first()
+    if row is None or not row.active:
+        return None
+    return Principal(row.id, row.username, row.role, row.region_code, row.person_id)
+
+
 def current_principal(
     request: Request,
     session: SessionDep,
@@ -64,12 +87,12 @@ def current_principal(
     if not token:
         raise Unauthorized("sign in first")
     claims = read_token(token)
-    user = session.get(User, claims["sub"])
-    if user is None or not user.active:
+    principal = _active_user(session, claims["sub"])
+    if principal is None:
         raise Unauthorized("user no longer active")
-    if user.role != "admin" and user.role != "resident" and not user.region_code:
+    if principal.role not in ("admin", "resident") and not principal.region_code:
         raise Forbidden("staff user has no jurisdiction")
-    return Principal(user.id, user.username, user.role, user.region_code, user.person_id)
+    return principal
 
 
 def require(*roles: str) -> Callable[..., Principal]:
@@ -106,10 +129,7 @@ def optional_principal(request: Request, session: SessionDep) -> Principal | Non
         claims = read_token(token)
     except Unauthorized:
         return None
-    user = session.get(User, claims["sub"])
-    if user is None or not user.active:
-        return None
-    return Principal(user.id, user.username, user.role, user.region_code, user.person_id)
+    return _active_user(session, claims["sub"])
 
 
 def declared_authz(dependant: Any) -> tuple[str, ...] | None:
