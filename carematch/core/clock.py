@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+
+# The city keeps China Standard Time all year (no daylight saving), so a fixed offset is exact
+# and needs no time-zone database. Dates people live by (a dose given, a visit, "today") are
+# city days; instants are stored in UTC.
+CITY_TZ = timezone(timedelta(hours=8), "CST")
 
 
 def utcnow() -> datetime:
@@ -13,3 +18,8 @@ def utcnow() -> datetime:
 def today() -> date:
     """Current date in UTC."""
     return utcnow().date()
+
+
+def city_today() -> date:
+    """Today in the city (UTC+8): from 16:00 UTC on, a day ahead of UTC's today."""
+    return utcnow().astimezone(CITY_TZ).date()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carematch.assessments.service import profile_rows
-from carematch.core.clock import today, utcnow
+from carematch.core.clock import city_today, utcnow
 from carematch.core.ids import new_id, stable_id
 from carematch.identity.service import (
     LinkedRecord,
@@ -90,6 +90,10 @@ def load_inputs(
             )
     for source, recorded in profile_rows(session, person_ids).items():
         rows[source].extend(recorded)
+    # Doses given here count as the immunization registry's (until its next extract has them).
+    from carematch.vaccination.administration import administered_dose_rows
+
+    rows["immunization"].extend(administered_dose_rows(session, person_ids))
     sources = {}
     for source, source_rows in rows.items():
         for row in source_rows:
@@ -122,7 +126,7 @@ def features_for(
 ) -> pa.Table:
     """The features view for all persons, or for the given ones (the same pipeline)."""
     persons, sources = load_inputs(session, person_ids)
-    return compute_features(persons, sources, as_of or today(), _overdue)
+    return compute_features(persons, sources, as_of or city_today(), _overdue)
 
 
 def build_profiles(
@@ -138,7 +142,7 @@ def build_profiles(
     whose tag no longer holds is closed, and opened again if the tag holds again later; a
     served demand stays served.
     """
-    as_of = as_of or today()
+    as_of = as_of or city_today()
     library = library or default_library()
     run = ProfileRun(id=new_id(), as_of=as_of)
     session.add(run)
@@ -273,7 +277,7 @@ def person_profile(
 ) -> PersonProfile:
     """One person's profile, computed online; 404 outside the jurisdiction; the read is audited."""
     read_person(session, principal, person_id)
-    as_of = as_of or today()
+    as_of = as_of or city_today()
     library = library or default_library()
     table = features_for(session, [person_id], as_of)
     values = table.to_pylist()[0] if table.num_rows else {"person_id": person_id}

@@ -20,14 +20,15 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+
+from carematch.core.clock import CITY_TZ
 
 DAY = 86_400
 WEEK = 7 * DAY
 WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-# The city keeps China Standard Time all year (no daylight saving), so a fixed offset is exact
-# and needs no time-zone database.
-CITY_TZ = timezone(timedelta(hours=8), "CST")
+# The city's time zone (CITY_TZ) lives with the clock in carematch.core.clock; it is imported
+# above, so code that reads opening hours may keep importing it from here.
 
 _TIME = re.compile(r"^(\d{2}):(\d{2})$")
 _SPAN = re.compile(r"^(\d{2}:\d{2})-(\d{2}:\d{2})$")

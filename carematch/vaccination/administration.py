@@ -183,6 +183,26 @@ def administered_doses(session: Session, person_id: str) -> list[GivenDose]:
     return [GivenDose(series, city_date(at).date()) for series, at in rows]
 
 
+def administered_dose_rows(
+    session: Session, person_ids: list[str] | None = None
+) -> list[dict[str, str]]:
+    """The doses given here as immunization-registry rows, one per person, for the profile:
+    ``{"person_id", "record_id", "doses": "HepB:2026-11-22|…"}`` (city days). The profile's
+    ``doses_overdue`` then counts a dose from the moment it is recorded, not from the next
+    registry extract (the forecast and the certificate already do, through
+    :func:`administered_doses`)."""
+    query = select(Administration.person_id, Administration.series, Administration.administered_at)
+    if person_ids is not None:
+        query = query.where(Administration.person_id.in_(person_ids))
+    doses: dict[str, list[str]] = {}
+    for person_id, series, at in session.execute(query.order_by(Administration.administered_at)):
+        doses.setdefault(person_id, []).append(f"{series}:{city_date(at).date().isoformat()}")
+    return [
+        {"person_id": pid, "record_id": f"administered:{pid}", "doses": "|".join(given)}
+        for pid, given in sorted(doses.items())
+    ]
+
+
 def person_administrations(
     session: Session, principal: Principal, person_id: str
 ) -> Sequence[Administration]:

@@ -14,6 +14,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from carematch.core.clock import CITY_TZ
 from tests.e2e.conftest import PASSWORD, LiveServer, Tab, _cli
 from tests.e2e.test_today_browser import _api, _snap, _token
 
@@ -43,8 +44,8 @@ def _child_with_a_bookable_overdue_dose(
     """A migrant child with a dose overdue and bookable today, and an adult of the same
     community to be the parent: (child, parent)."""
     people = _persons(server, token)
-    this_year = date.today().year
-    today = date.today().isoformat()
+    city_day = datetime.now(CITY_TZ).date()  # vaccination dates are city days
+    this_year, today = city_day.year, city_day.isoformat()
     for child in people:
         if child["hukou"] != "migrant" or not child["birth_year"]:
             continue
