@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from carematch.booking.service import own_persons
 from carematch.core.clock import today
+from carematch.core.errors import InvalidInput
 from carematch.core.ids import new_id
 from carematch.identity.errors import PersonNotFound
 from carematch.policy.eligibility import PolicyVerdict, person_verdicts
@@ -34,6 +35,9 @@ from carematch.profiling.service import person_profile
 from carematch.providers.catalogue import service_catalogue
 from carematch.security import audit
 from carematch.security.authz import Principal
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
+"""The evaluation days a person's policies may be asked for."""
 
 
 def _checked(definition: Mapping[str, Any]) -> Policy:
@@ -148,11 +152,17 @@ def person_policies(
     profile, computed online by the same pipeline as the batch.
 
     Raises:
+        InvalidInput: ``as_of`` outside 1900..2100.
         PersonNotFound: no such person, or not one the principal may see.
     """
+    day = as_of or today()
+    if not EARLIEST <= day <= LATEST:
+        # Ages and due dates are computed from it; a day near year 1 or 9999 overflows them.
+        raise InvalidInput(
+            f"as_of must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+        )
     if principal.role == "resident" and person_id not in own_persons(session, principal):
         raise PersonNotFound(f"no person {person_id}")
-    day = as_of or today()
     profile = person_profile(session, principal, person_id, day)
     values = dict(profile.features)
     conditions = [str(c) for c in (values.pop("conditions", None) or []) if c is not None]

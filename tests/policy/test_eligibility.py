@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -73,8 +74,9 @@ def test_bad_person_lines_are_refused_with_a_reason(line, words):
         read_person(line, DICTIONARY)
 
 
-def _value(name: str):
+def _value(name: str) -> st.SearchStrategy[Any]:
     feature = DICTIONARY[name]
+    base: st.SearchStrategy[Any]
     if feature.values is not None:
         base = st.sampled_from(feature.values)
     elif feature.type is FeatureType.INT:
@@ -94,7 +96,7 @@ PERSON = st.fixed_dictionaries({name: _value(name) for name in DICTIONARY}).map(
 CONDITIONS = st.lists(st.sampled_from(sorted(DICTIONARY.conditions)), max_size=4, unique=True)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(PERSON, CONDITIONS), min_size=1, max_size=8))
 def test_the_batch_gives_every_person_what_the_online_evaluator_gives(people):
     inputs = [PersonInput(str(i), values, tuple(c)) for i, (values, c) in enumerate(people)]

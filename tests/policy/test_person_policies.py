@@ -103,6 +103,11 @@ def test_only_the_jurisdiction_and_the_family_may_read_them(sqlite_client, tmp_p
             relation="parent",
         )
     as_guardian = _get(sqlite_client, people.person_d1, token(sqlite_client, "me_d2"))
+    far_future = sqlite_client.get(
+        f"/api/v1/persons/{people.person_d1}/policies",
+        params={"as_of": "9999-12-31"},
+        headers=token(sqlite_client, "doctor_d1"),
+    )
 
     assert outside.status_code == 404
     assert someone_else.status_code == 404
@@ -110,10 +115,14 @@ def test_only_the_jurisdiction_and_the_family_may_read_them(sqlite_client, tmp_p
     assert themselves.status_code == 200
     assert unknown.status_code == 404
     assert as_guardian.status_code == 200, as_guardian.text
+    assert far_future.status_code == 400
+    assert "as_of must lie between" in far_future.json()["detail"]
 
 
 def test_the_portal_page_lists_what_applies_with_booking_links(sqlite_client, tmp_path):
     _world(tmp_path)
+    signed_out = sqlite_client.get("/portal/policies", follow_redirects=False)
+    assert signed_out.headers["location"] == "/login?next=/portal/policies"
     login = sqlite_client.post(
         "/login", data={"username": "me_d1", "password": PASSWORD}, follow_redirects=False
     )
