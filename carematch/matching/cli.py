@@ -156,7 +156,10 @@ def cf_train_command(
     """
     from dataclasses import replace
 
+    from carematch.core.config import get_settings
     from carematch.core.db import session_scope
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
     from carematch.matching import cf_store
     from carematch.matching.cf import ALSParams
     from carematch.matching.errors import ServiceUseRejected
@@ -172,6 +175,8 @@ def cf_train_command(
                 alpha=defaults.alpha if alpha is None else alpha,
                 iterations=defaults.iterations if iterations is None else iterations,
             )
+        configure_logging(get_settings().log_level)
+        upgrade()  # like every command that reads the database: bring it up to date first
         with session_scope() as session:
             summary = cf_store.train(session, params=params)
     except ServiceUseRejected as exc:
