@@ -432,9 +432,7 @@ def _ensure_demo(residents: int) -> None:
         if session.scalar(select(User.id).where(User.username == DEMO_RESIDENT)) is None:
             person = _demo_resident_person(session)
             if person is not None:
-                create_user(
-                    session, DEMO_RESIDENT, "resident", DEMO_PASSWORD, person_id=person
-                )
+                create_user(session, DEMO_RESIDENT, "resident", DEMO_PASSWORD, person_id=person)
     with session_scope() as session:
         # A week of slots from the providers' hours (idempotent: existing slots are kept).
         from carematch.booking.service import generate_slots

@@ -15,8 +15,8 @@ from carematch.api.deps import SessionDep
 from carematch.api.problems import install_problem_handlers
 from carematch.assessments.endpoints import router as assessments_router
 from carematch.booking.endpoints import router as booking_router
-from carematch.consultation.endpoints import router as consultation_router
 from carematch.coldchain.endpoints import router as coldchain_router
+from carematch.consultation.endpoints import router as consultation_router
 from carematch.core.config import get_settings
 from carematch.core.logging import configure_logging
 from carematch.familydoctor.endpoints import router as familydoctor_router
