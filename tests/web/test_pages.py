@@ -24,15 +24,18 @@ def test_landing_shows_who_is_signed_in(client: TestClient, signed_in):
     assert 'href="/login"' not in page
 
 
-def test_portal_describes_what_is_coming_without_inventing_data(client: TestClient, signed_in):
+def test_an_unlinked_resident_is_told_so_without_invented_data(client: TestClient, signed_in):
     signed_in("resident")
 
     page = client.get("/portal").text
 
-    assert 'id="my-record"' in page and 'id="my-services"' in page
-    assert "即将上线" in page
-    # The demo resident is not linked to a person, and the page says so rather than pretend.
-    assert "尚未关联健康档案" in page
+    # The resident is not linked to a person, and the page says so rather than pretend:
+    # no needs, bookings or reminders are shown, and the service search is offered instead.
+    assert 'id="not-linked"' in page and "尚未关联健康档案" in page
+    assert 'href="/services/nearby"' in page
+    for section in ('id="my-needs"', 'id="my-bookings"', 'id="my-reminders"'):
+        assert section not in page
+    assert "即将上线" not in page  # nothing is promised as "coming soon" any more
 
 
 def test_pages_fit_a_phone(client: TestClient):

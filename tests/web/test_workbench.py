@@ -113,7 +113,11 @@ def test_empty_jurisdiction_says_so(client, signed_in):
 @pytest.mark.parametrize(
     ("user", "shown", "hidden"),
     [
-        ("doctor", {"consultations-link", "observation-link"}, {"complaints-link"}),
+        (
+            "doctor",
+            {"consultations-link", "observation-link", "rectification-link"},
+            {"complaints-link"},
+        ),
         ("official", {"complaints-link", "rectification-link"}, {"consultations-link"}),
         ("grid", set(), {"consultations-link", "observation-link", "complaints-link"}),
     ],

@@ -104,6 +104,7 @@ def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
     day's work meets them. Each page checks its own roles; this list reads the same role sets,
     so no link leads to a refusal."""
     from carematch.consultation.endpoints import DOCTORS
+    from carematch.feedback.endpoints import LEDGER_WORKERS
     from carematch.vaccination.prescreen_service import REVIEWERS as VACCINE_REVIEWERS
     from carematch.web.workbench.complaints import HANDLERS
     from carematch.web.workbench.observation import WATCHERS
@@ -123,9 +124,19 @@ def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
             WATCHERS,
         ),
         ("complaints-link", "/workbench/complaints", N_("Complaints"), HANDLERS),
-        ("rectification-link", "/workbench/rectification", N_("Rectification ledger"), HANDLERS),
+        (
+            "rectification-link",
+            "/workbench/rectification",
+            N_("Rectification ledger"),
+            LEDGER_WORKERS,
+        ),
     ]
-    return [(key, href, label) for key, href, label, roles in areas if principal.role in roles]
+    # Every page admits admin as well as its roles (security.authz.require).
+    return [
+        (key, href, label)
+        for key, href, label, roles in areas
+        if principal.role in roles or principal.role == "admin"
+    ]
 
 
 @router.get("", response_class=HTMLResponse)
