@@ -3,8 +3,8 @@
 Builds a fresh PostgreSQL database (from ``--database-url``, else the throwaway server of
 ``.ci/start-postgres.sh``), migrated to head, with 10 providers, 200 slots of the next 14 days
 (1,000 places each, so no request meets a full slot), 20,000 persons and one district official,
-and serves it with ``carematch serve`` itself (its defaults: one worker process per core, unless
-``--workers`` is given), so the bench measures what production runs.
+and serves it with ``carematch serve`` itself (its defaults: two worker processes per core, at
+most 4, unless ``--workers`` is given), so the bench measures what production runs.
 
 Two locust runs of the same shape (users, spawn rate, think time, duration), one after the other:
 
@@ -272,7 +272,7 @@ def _build(url: str, data_dir: Path, slots: int, persons: int) -> dict:
     }
 
 
-def _serve(data_dir: Path, url: str, workers: int | None) -> tuple[Any, str]:
+def _serve(data_dir: Path, url: str, workers: int) -> tuple[Any, str]:
     """Start ``carematch serve`` on a free port; return the process and its base URL."""
     import socket
     import subprocess
@@ -292,8 +292,7 @@ def _serve(data_dir: Path, url: str, workers: int | None) -> tuple[Any, str]:
         sys.executable, "-c", "from carematch.cli import app; app()",
         "serve", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    if workers is not None:
-        command += ["--workers", str(workers)]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -303,7 +302,7 @@ def _serve(data_dir: Path, url: str, workers: int | None) -> tuple[Any, str]:
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=1):
                 # Give every worker time to import the app before the load starts.
-                time.sleep(2 * (workers or os.cpu_count() or 1))
+                time.sleep(2 * workers)
                 return server, base
         except OSError:
             time.sleep(0.2)
@@ -446,9 +445,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument(
-        "--workers", type=int, help="server processes (default: carematch serve's, one per core)"
-    )
+    parser.add_argument("--workers", type=int, help="server processes (default: carematch serve's)")
     parser.add_argument("--think", default="0.5-1.5", help="seconds between a user's requests")
     parser.add_argument("--slots", type=int, default=200)
     parser.add_argument("--persons", type=int, default=20_000)
@@ -458,6 +455,9 @@ def main() -> None:
         # Each (person, slot) pair must be booked once: see _next_pair.
         parser.error("--persons + 1 and --slots must have no common factor")
     think = tuple(float(x) for x in args.think.split("-"))
+    from carematch.cli import default_workers
+
+    workers = args.workers or default_workers()
     load_before = _os.getloadavg()[0]
 
     server_url = make_url(_postgres_url(args.database_url)).set(drivername="postgresql+psycopg")
@@ -474,7 +474,7 @@ def main() -> None:
             plan["think"] = think
             plan_path = Path(tmp) / "plan.json"
             plan_path.write_text(json.dumps(plan))
-            server, base = _serve(data_dir, url, args.workers)
+            server, base = _serve(data_dir, url, workers)
             baseline = _locust(
                 "HealthUser", base, plan_path, args, Path(tmp) / "health", server.pid
             )
@@ -498,7 +498,7 @@ def main() -> None:
         "machine": machine(),
         "users": args.users,
         "seconds": args.seconds,
-        "workers": args.workers or os.cpu_count(),
+        "workers": workers,
         "client": "locust FastHttpUser",
         "think_s": list(think),
         "slots": args.slots,

@@ -350,6 +350,21 @@ def db_upgrade() -> None:
 DEFAULT_MAX_WORKERS = 4
 
 
+def default_workers() -> int:
+    """Server processes when none are asked for: two per core, at most DEFAULT_MAX_WORKERS.
+
+    Two per core: request handlers are Python threads sharing one interpreter lock per
+    process, and they spend part of each request waiting for the database, so with one process
+    per core the threads queue for the lock while the core idles (the booking bench,
+    docs/benchmarks.md: p95 104-136 ms with 4 workers on 2 cores, 188-370 ms with 2). At most
+    4: each process keeps its own connection pool (db_pool_size + db_max_overflow, 20), and
+    4 × 20 stays under PostgreSQL's default max_connections of 100.
+    """
+    import os
+
+    return min(2 * (os.cpu_count() or 1), DEFAULT_MAX_WORKERS)
+
+
 @app.command()
 def serve(
     demo: Annotated[
@@ -364,23 +379,17 @@ def serve(
             min=1,
             max=64,
             envvar="CAREMATCH_WORKERS",
-            help="server processes (default: one per CPU core, at most 4; see docs/operations.md)",
+            help="server processes (default: two per CPU core, at most 4; docs/operations.md)",
         ),
     ] = None,
 ) -> None:
     """Run the web app and API."""
-    import os
-
     import uvicorn
 
     _ready()
     if demo:
         _ensure_demo(residents)
-    # One process per core: request handlers are Python threads sharing one interpreter lock
-    # per process, so a second core only helps through a second process. At most 4 by default:
-    # each process keeps its own connection pool (db_pool_size + db_max_overflow, 20), and
-    # 4 × 20 stays under PostgreSQL's default max_connections of 100.
-    processes = workers or min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS)
+    processes = workers or default_workers()
     err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs, {processes} workers)")
     uvicorn.run(
         "carematch.api.app:create_app",

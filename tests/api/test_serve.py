@@ -1,4 +1,4 @@
-"""How `carematch serve` runs the app: one worker process per core unless told otherwise.
+"""How `carematch serve` runs the app: two worker processes per core (at most 4) unless told.
 
 The booking benchmark (bench/bench_booking.py) starts the server through this command, so what
 it measures is what these defaults give in production.
@@ -33,18 +33,18 @@ def served(sqlite_env, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return calls
 
 
-def test_serve_runs_one_worker_per_core_from_the_app_factory(served, monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+def test_serve_runs_two_workers_per_core_from_the_app_factory(served, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     result = runner.invoke(app, ["serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
     (call,) = served
     # An import string with factory=True: each worker process builds its own app.
     assert call["target"] == "carematch.api.app:create_app"
     assert call["factory"] is True
-    assert (call["workers"], call["port"], call["host"]) == (3, 8123, "127.0.0.1")
+    assert (call["workers"], call["port"], call["host"]) == (2, 8123, "127.0.0.1")
 
 
-@pytest.mark.parametrize(("cores", "workers"), [(None, 1), (1, 1), (4, 4), (64, 4)])
+@pytest.mark.parametrize(("cores", "workers"), [(None, 2), (1, 2), (2, 4), (64, 4)])
 def test_the_default_stays_within_postgresqls_default_connections(
     served, monkeypatch, cores, workers
 ):
