@@ -8,14 +8,15 @@ request the rules refuse as given (a doctor recording a grid worker's visit).
 
 from __future__ import annotations
 
-from carematch.core.errors import CareMatchError, InvalidInput, NotFound
+from carematch.core.errors import CareMatchError, InvalidInput
+from carematch.identity.errors import PersonNotFound
 
 
-class AssessmentPersonNotFound(NotFound):
-    """No such person, outside the caller's jurisdiction, or not the resident themselves."""
+class AssessmentPersonNotFound(PersonNotFound):
+    """No such person, outside the caller's jurisdiction, or not the resident themselves.
 
-    type = "/problems/assessment-person-not-found"
-    title = "Person not found"
+    The same problem type as every other person read (identity's PersonNotFound), so a
+    client cannot tell "outside my jurisdiction" apart by which endpoint it asked."""
 
 
 class InvalidAnswers(CareMatchError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from carematch.core.clock import today
+from carematch.core.clock import city_today
 from carematch.core.db import session_scope
 from carematch.identity.models import Person
 from carematch.identity.service import build_persons_exact, ingest_file
@@ -106,10 +106,10 @@ def test_a_childs_forecast_from_both_registry_records(client, env, tmp_path):
 def test_defaults_adults_and_far_dates(client, env, tmp_path):
     world = build_world(tmp_path)
     doctor = token(client, "doctor_d1")
-    # Without as_of the assessment is today.
+    # Without as_of the assessment is today (the city's day: dose dates are city days).
     default = client.get(URL.format(world.child_d1), headers=doctor)
     assert default.status_code == 200, default.text
-    assert default.json()["as_of"] == today().isoformat()
+    assert default.json()["as_of"] == city_today().isoformat()
     # An adult without doses: every series past its max age, nothing overdue.
     adult = client.get(URL.format(world.adult_d1), params={"as_of": "2024-05-15"}, headers=doctor)
     assert adult.status_code == 200, adult.text
