@@ -548,7 +548,7 @@ def render(result: dict) -> str:
     before = result.get("load_1min_before")
     load = (
         f"1-minute load average {before} before and {result['load_1min_after']} after the run "
-        "(other work shared the machine)"
+        + ("(other work shared the machine)" if before >= 1 else "(a quiet machine)")
         if before is not None
         else f"1-minute load average after the run: {result['load_1min_after']}"
     )
