@@ -20,6 +20,7 @@ def today() -> date:
     return utcnow().date()
 
 
-def city_today() -> date:
-    """Today in the city (UTC+8): from 16:00 UTC on, a day ahead of UTC's today."""
-    return utcnow().astimezone(CITY_TZ).date()
+def city_today(now: datetime | None = None) -> date:
+    """Today in the city (UTC+8), or the city's day of ``now``: from 16:00 UTC on, a day ahead
+    of UTC's today."""
+    return (now or utcnow()).astimezone(CITY_TZ).date()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import utcnow
+from carematch.core.clock import city_today, utcnow
 from carematch.core.ids import new_id, stable_id
 from carematch.core.logging import get_logger
 from carematch.familydoctor import repository
@@ -107,11 +107,6 @@ RENEWAL_WINDOW = timedelta(days=60)
 MAX_TEXT = 500
 REMINDER_HOUR = time(9, 0)
 BATCH = 500
-
-
-def city_today() -> date:
-    """Today in the city (UTC+8): contracts and follow-ups are dated in local days."""
-    return utcnow().astimezone(CITY_TZ).date()
 
 
 def catalogue() -> Catalogue:

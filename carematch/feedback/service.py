@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from carematch.booking import ratings as booking_ratings
 from carematch.core import clock
+from carematch.core.clock import city_today
 from carematch.core.errors import CareMatchError, Forbidden, InvalidInput
 from carematch.core.ids import new_id
 from carematch.feedback import repository
@@ -109,11 +110,6 @@ def as_utc(at: datetime) -> datetime:
 def city_time(at: datetime) -> datetime:
     """A stored time in city time (UTC+8), for display."""
     return as_utc(at).astimezone(CITY_TZ)
-
-
-def city_today(now: datetime | None = None) -> date:
-    """Today's date in the city (deadlines of ledger items are city dates)."""
-    return (now or clock.utcnow()).astimezone(CITY_TZ).date()
 
 
 def _scope(principal: Principal) -> str | None:

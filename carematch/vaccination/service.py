@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import utcnow
+from carematch.core.clock import city_today, utcnow
 from carematch.core.config import get_settings
 from carematch.core.errors import InvalidInput
 from carematch.identity import service as identity
@@ -77,11 +77,6 @@ def doses_of(records: list[Any]) -> tuple[list[GivenDose], list[str]]:
             doses.extend(got)
             unreadable.extend(bad)
     return doses, unreadable
-
-
-def city_today() -> date:
-    """Today in the city (UTC+8): the day vaccination dates are counted in."""
-    return utcnow().astimezone(CITY_TZ).date()
 
 
 def person_forecast(

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from carematch.coldchain.models import VaccineLot
+from carematch.core import clock
 from carematch.core.db import session_scope
 from carematch.security.authz import Principal
 from carematch.vaccination import service
@@ -52,6 +53,7 @@ def test_a_dose_given_this_city_morning_is_certified_and_counted(
             )
         )
     monkeypatch.setattr(service, "utcnow", lambda: NOW)
+    monkeypatch.setattr(clock, "utcnow", lambda: NOW)
     assert service.city_today() == date(2030, 5, 21)
     with session_scope() as session:
         issued = service.issue_person_certificate(session, ADMIN, world.child)

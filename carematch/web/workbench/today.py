@@ -23,7 +23,7 @@ from carematch.api.deps import SessionDep
 from carematch.booking import clocks, records, service, sla
 from carematch.booking.endpoints import CLINIC, RESPONDERS
 from carematch.booking.models import OUTCOMES, ServiceRecord
-from carematch.core.clock import utcnow
+from carematch.core.clock import city_today, utcnow
 from carematch.core.errors import Conflict, InvalidInput, NotFound
 from carematch.identity.errors import PersonNotFound
 from carematch.identity.schemas import PersonSummary
@@ -72,11 +72,6 @@ CLOCK_LABELS = {
 }
 
 router = APIRouter(prefix="/today", include_in_schema=False)
-
-
-def city_today(now: datetime | None = None) -> date:
-    """Today's date in the city (UTC+8)."""
-    return (now or utcnow()).astimezone(CITY_TZ).date()
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
