@@ -1,0 +1,24 @@
+"""relief: out-of-pocket watch, cases and the relief fund (issue 7 item 8)
+
+Revision ID: 0020
+Revises: 0019
+Create Date: 2026-11-23 00:45:00.000000
+
+Reserved in the chain so that work on several domains can land in any order; the domain's
+tables are added here by the change that introduces them.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0020"
+down_revision: str | None = "0019"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

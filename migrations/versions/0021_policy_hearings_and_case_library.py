@@ -1,0 +1,24 @@
+"""policy hearings, opinions and the case library (issue 7 items 5, 9)
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-11-23 00:45:00.000000
+
+Reserved in the chain so that work on several domains can land in any order; the domain's
+tables are added here by the change that introduces them.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0021"
+down_revision: str | None = "0020"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
