@@ -19,6 +19,7 @@ from carematch.booking.cli import booking_app
 from carematch.coldchain.cli import coldchain_app
 from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
+from carematch.core.hooks import IngestEvent
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
 from carematch.notifications.cli import worker_app
@@ -125,7 +126,19 @@ def ingest(
         raise _fail(exc.detail) from None
     out = summary.as_dict()
     out["linked"] = _link_new(summary.new_record_pks)
+    out.update(_after_ingest(IngestEvent(source, tuple(summary.new_record_pks))))
     typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+def _after_ingest(event: IngestEvent) -> dict[str, Any]:
+    """Run the other domains' after-ingest hooks (relief watch, indicators); report each."""
+    from carematch.core.db import session_scope
+    from carematch.core.hooks import AFTER_INGEST, run_after_ingest
+
+    if not AFTER_INGEST:
+        return {}
+    with err.status("updating what depends on the new records …"):
+        return {"after_ingest": run_after_ingest(event, session_scope)}
 
 
 ONLINE_LINK_LIMIT = 5_000
@@ -192,6 +205,9 @@ def load_city(
     with session_scope() as session, err.status("profiling persons …"):
         profiles = build_profiles(session)
     typer.echo(json.dumps({"profiles": profiles.as_dict()}, ensure_ascii=False))
+    after = _after_ingest(IngestEvent("*", full_load=True))
+    if after:
+        typer.echo(json.dumps(after, ensure_ascii=False, default=str))
 
 
 def _as_json(value: Any) -> Any:
