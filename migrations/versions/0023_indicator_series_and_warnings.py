@@ -1,4 +1,4 @@
-"""indicators: stored series, warnings and special-fund projects (issue 8 items 4-6)
+"""indicators: stored series and warnings (issue 8 items 4-5)
 
 Revision ID: 0023
 Revises: 0022
