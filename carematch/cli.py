@@ -22,11 +22,13 @@ from carematch.core.errors import CareMatchError
 from carematch.core.hooks import IngestEvent
 from carematch.identity.exchange_cli import exchange_app
 from carematch.matching.cli import match_app
+from carematch.monitoring.cli import monitoring_app
 from carematch.notifications.cli import worker_app
 from carematch.policy.cli import policy_app
 from carematch.profiling.cli import profile_app
 from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
+from carematch.security.deidentify_cli import export_app
 from carematch.vaccination.cli import vaccination_app
 
 app = typer.Typer(help="CareMatch 健康服务精准对接平台", no_args_is_help=True)
@@ -48,6 +50,8 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(coldchain_app, name="coldchain")
 app.add_typer(policy_app, name="policy")
+app.add_typer(export_app, name="export")
+app.add_typer(monitoring_app, name="monitoring")
 
 err = Console(stderr=True)
 SOURCE_FILES = (
