@@ -1,0 +1,1 @@
+"""Indicators (指标): definitions, computation, targets, anomalies, risk index, budget."""
