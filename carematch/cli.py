@@ -29,7 +29,6 @@ from carematch.profiling.cli import profile_app
 from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
 from carematch.security.deidentify_cli import export_app
-from carematch.security.deidentify_cli import export_app
 from carematch.vaccination.cli import vaccination_app
 
 app = typer.Typer(help="CareMatch 健康服务精准对接平台", no_args_is_help=True)
@@ -51,7 +50,6 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(coldchain_app, name="coldchain")
 app.add_typer(policy_app, name="policy")
-app.add_typer(export_app, name="export")
 app.add_typer(export_app, name="export")
 app.add_typer(monitoring_app, name="monitoring")
 
