@@ -44,9 +44,14 @@ DEMAND_TYPES = (
 )
 """The five demand types (基本医疗, 公共卫生, 健康管理, 特殊群体, 心理健康)."""
 
+STAGES = ("basic_insurance", "critical_illness", "medical_assistance", "temporary_relief")
+"""The stages of a medical bill's settlement, in the order benefits stack (一站式结算):
+basic medical insurance (基本医保), critical-illness insurance (大病保险), medical assistance by
+tier (医疗救助), temporary relief (临时救助). A policy names its stage with ``stage``."""
+
 REQUIRED_FIELDS = ("id", "title", "department", "eligibility", "benefit", "services")
-OPTIONAL_FIELDS = ("title_en", "demand_types", "clauses")
-BENEFIT_FIELDS = ("kind", "rate", "amount", "cap", "quantity")
+OPTIONAL_FIELDS = ("title_en", "demand_types", "clauses", "stage")
+BENEFIT_FIELDS = ("kind", "rate", "amount", "cap", "quantity", "deductible")
 POLICY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 """Policy ids: ASCII letters, digits and ``_ . : -``; they name result columns and URLs."""
 
@@ -56,7 +61,8 @@ class Benefit:
     """What a policy gives: a kind and, where it applies, a rate, an amount, a cap, a count.
 
     ``rate`` is the share of the eligible cost paid (0..1); ``amount`` a fixed sum in yuan;
-    ``cap`` the most paid per year in yuan; ``quantity`` the number of services per year.
+    ``cap`` the most paid per year in yuan; ``quantity`` the number of services per year;
+    ``deductible`` the part of a year's eligible cost paid before the benefit starts (起付线).
     """
 
     kind: str
@@ -64,11 +70,12 @@ class Benefit:
     amount: float | None = None
     cap: float | None = None
     quantity: int | None = None
+    deductible: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The benefit as the library writes it (fields that do not apply left out)."""
         out: dict[str, Any] = {"kind": self.kind}
-        for name in ("rate", "amount", "cap", "quantity"):
+        for name in ("rate", "amount", "cap", "quantity", "deductible"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -89,6 +96,8 @@ class Policy:
     services: tuple[str, ...]
     clauses: tuple[str, ...]
     source: str = ""
+    stage: str | None = None
+    """Where the policy pays in a bill's settlement (one of :data:`STAGES`), if it does."""
 
     @property
     def eligibility(self) -> str:
@@ -97,7 +106,7 @@ class Policy:
 
     def as_dict(self) -> dict[str, Any]:
         """The policy in the library's own format (what a version row stores)."""
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "title_en": self.title_en,
@@ -108,6 +117,9 @@ class Policy:
             "services": list(self.services),
             "clauses": list(self.clauses),
         }
+        if self.stage is not None:
+            out["stage"] = self.stage
+        return out
 
 
 class PolicyLibrary(Mapping[str, Policy]):
@@ -209,6 +221,9 @@ def check_policy(
     clauses = _strings(entry, "clauses", pid, bad)
     if any(not c.strip() for c in clauses):
         bad(pid, "clauses", "a clause is empty")
+    stage = entry.get("stage")
+    if stage is not None and stage not in STAGES:
+        bad(pid, "stage", f"must be one of {', '.join(STAGES)} (got {stage!r})")
 
     services = _strings(entry, "services", pid, bad) if "services" in entry else ()
     known_services = set(catalogue)
@@ -247,6 +262,7 @@ def check_policy(
         services=services,
         clauses=clauses,
         source=source,
+        stage=None if stage is None else str(stage),
     )
     return policy, problems
 
@@ -301,7 +317,7 @@ def _benefit(raw: Any, pid: str, bad: Any) -> Benefit | None:
     if rate is not None and (not _number(rate) or not 0 <= float(rate) <= 1):
         bad(pid, "benefit.rate", f"must be a share between 0 and 1 (got {rate!r})")
         ok = False
-    for name in ("amount", "cap"):
+    for name in ("amount", "cap", "deductible"):
         value = raw.get(name)
         if value is not None and (not _number(value) or float(value) < 0):
             bad(pid, f"benefit.{name}", f"must be a non-negative number of yuan (got {value!r})")
@@ -320,6 +336,7 @@ def _benefit(raw: Any, pid: str, bad: Any) -> Benefit | None:
         amount=None if raw.get("amount") is None else float(raw["amount"]),
         cap=None if raw.get("cap") is None else float(raw["cap"]),
         quantity=None if quantity is None else int(quantity),
+        deductible=None if raw.get("deductible") is None else float(raw["deductible"]),
     )
 
 
@@ -408,11 +425,31 @@ def load_library(
     return parse_library(texts, dictionary)
 
 
-def _packaged_text() -> str:
-    return resources.files("carematch.data").joinpath("policies.yaml").read_text("utf-8")
+def _packaged_text(name: str = "policies.yaml") -> str:
+    return resources.files("carematch.data").joinpath(name).read_text("utf-8")
 
 
 @lru_cache(maxsize=1)
 def default_library() -> PolicyLibrary:
     """The demo city's library shipped with the package (checked once per process)."""
     return parse_library([("policies.yaml (packaged)", _packaged_text())])
+
+
+INSURANCE_FILE = "policies_insurance.yaml"
+"""The supplemental library of the demo city's insurance parameters (basic medical insurance,
+critical-illness insurance by group) that the shared ``policies.yaml`` leaves to clause text."""
+
+
+@lru_cache(maxsize=1)
+def benefit_library() -> PolicyLibrary:
+    """The packaged library together with the insurance supplement: what benefit stacking reads.
+
+    Kept apart from :func:`default_library` (eligibility's), so that adding settlement
+    parameters does not change which policies a resident is told about.
+    """
+    return parse_library(
+        [
+            ("policies.yaml (packaged)", _packaged_text()),
+            (f"{INSURANCE_FILE} (packaged)", _packaged_text(INSURANCE_FILE)),
+        ]
+    )
