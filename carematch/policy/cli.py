@@ -139,3 +139,111 @@ def _answer(handle: IO[bytes], library: PolicyLibrary, day: date, out: IO[str]) 
     for person, eligible in zip(people, eligible_batch(library, people, day), strict=True):
         out.write(json.dumps({"id": person.id, "eligible": eligible}, ensure_ascii=False) + "\n")
     return len(people), skipped
+
+
+def _library_or_default(libraries: list[Path] | None) -> PolicyLibrary:
+    """The libraries named, or the packaged one when none is (exit 2 if one does not load)."""
+    from carematch.policy.errors import PolicyLibraryError
+    from carematch.policy.library import default_library, load_library
+
+    try:
+        return load_library(libraries) if libraries else default_library()
+    except PolicyLibraryError as exc:
+        raise _fail(exc.detail) from None
+
+
+@policy_app.command("search")
+def search_command(
+    queries: Annotated[
+        Path,
+        typer.Option(
+            "--queries",
+            help='JSON lines {"q": "…"} (optional "person": {"features","conditions"}); - = stdin',
+        ),
+    ],
+    libraries: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--library",
+            help="policy library YAML; repeat to load several together (default: the packaged one)",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="results per question")] = 5,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="evaluation day for a known asker"),
+    ] = None,
+) -> None:
+    """Answer questions in everyday Chinese: one line {"q","results":[{"id","score","clause"}]}.
+
+    A question line may carry the asker ("person": {"features", "conditions"}, as in `policy
+    eligible`): their eligible policies then come first and each result says "eligible" and
+    "why". A bad line is reported on stderr by number and skipped (exit 1 at the end).
+    """
+    from carematch.core.clock import today
+
+    library = _library_or_default(libraries)
+    if str(queries) != "-" and not queries.is_file():
+        raise _fail(f"no such queries file: {queries}")
+    day = as_of.date() if as_of else today()
+    try:
+        if str(queries) == "-":
+            answered, skipped = _search(sys.stdin.buffer, library, top, day, sys.stdout)
+        else:
+            with queries.open("rb") as handle:
+                answered, skipped = _search(handle, library, top, day, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        raise _fail(f"cannot read the queries or write the output: {exc}") from None
+    if skipped:
+        _report(f"{skipped} line(s) skipped, {answered} answered")
+        raise typer.Exit(1)
+
+
+def _search(
+    handle: IO[bytes], library: PolicyLibrary, top: int, day: date, out: IO[str]
+) -> tuple[int, int]:
+    """Answer each question line as it is read; (answered, skipped)."""
+    from carematch.policy.eligibility import PersonLineError, person_verdicts, read_person
+    from carematch.policy.library import feature_dictionary
+    from carematch.policy.search import search_policies
+
+    answered = skipped = 0
+    for number, raw in enumerate(handle, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            if not text.strip():
+                continue
+            data = json.loads(text)
+            if not isinstance(data, dict) or not isinstance(data.get("q"), str):
+                raise PersonLineError('a question is a JSON object {"q": "…"} with q a string')
+            verdicts = None
+            if data.get("person") is not None:
+                person = data["person"]
+                if not isinstance(person, dict):
+                    raise PersonLineError('"person" must be {"features": {…}, "conditions": […]}')
+                found = read_person({"id": "_", **person}, feature_dictionary())
+                verdicts = {
+                    v.policy.id: v
+                    for v in person_verdicts(library, found.values, found.conditions, day)
+                }
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except json.JSONDecodeError as exc:
+            problem = f"not JSON ({exc.msg} at column {exc.colno})"
+        except RecursionError:
+            problem = "not JSON (nested too deeply)"
+        except PersonLineError as exc:
+            problem = str(exc)
+        else:
+            hits = search_policies(library, data["q"], top, verdicts)
+            line = {"q": data["q"], "results": [h.as_dict() for h in hits]}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            answered += 1
+            continue
+        skipped += 1
+        _report(f"line {number}: {problem}")
+    return answered, skipped
