@@ -21,6 +21,7 @@ from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.core.hooks import IngestEvent
 from carematch.identity.exchange_cli import exchange_app
+from carematch.indicators.funds_cli import evaluate_app, funds_app
 from carematch.matching.cli import match_app
 from carematch.monitoring.cli import monitoring_app
 from carematch.notifications.cli import worker_app
@@ -51,6 +52,8 @@ app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(coldchain_app, name="coldchain")
 app.add_typer(policy_app, name="policy")
 app.add_typer(export_app, name="export")
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(funds_app, name="funds")
 app.add_typer(monitoring_app, name="monitoring")
 
 err = Console(stderr=True)

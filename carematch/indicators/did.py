@@ -378,13 +378,13 @@ class Coverage:
 
 
 def coverage(simulations: int, seed: int, *, effect: float = 0.30, **panel: Any) -> Coverage:
-    """Simulate ``simulations`` panels, fit the panel DiD on log visits, count coverage."""
+    """Simulate ``simulations`` panels, fit DiD on log visits (:func:`did`), count coverage."""
     rng = np.random.default_rng(seed)
     covered = 0
     bias = naive = width = 0.0
     for _ in range(simulations):
         p = simulate_panel(rng, effect=effect, **panel)
-        r = did_panel(p.outcome, p.unit, p.period, p.treated, p.post, log_outcome=True)
+        r = did(p.outcome, p.unit, p.period, p.treated, p.post, log_outcome=True)
         truth = p.true_log_effect
         covered += r.covers(truth)
         bias += r.estimate - truth

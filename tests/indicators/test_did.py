@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -103,3 +104,29 @@ def test_unusable_panels_are_refused_with_a_reason():
         did_2x2([0, 2, 3, 4], [0, 0, 1, 1], [0, 1, 0, 1], log_outcome=True)
     with pytest.raises(DidInputError, match="0/1"):
         did_2x2([1, 2, 3, 4], ["a", "b", "c", "d"], [0, 1, 0, 1])
+
+
+def test_the_cli_recovers_the_effect_of_a_simulated_panel(tmp_path):
+    from typer.testing import CliRunner
+
+    from carematch.cli import app
+
+    runner = CliRunner()
+    panel = tmp_path / "panel.csv"
+    made = runner.invoke(
+        app, ["evaluate", "simulate-did", "--out", str(panel), "--seed", "11", "--units", "60"]
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["rows"] == 60 * 8
+    found = runner.invoke(
+        app,
+        ["evaluate", "did", "--panel", str(panel), "--outcome", "visits", "--log"],
+    )
+    assert found.exit_code == 0, found.output
+    summary = json.loads(found.stdout)
+    assert summary["method"] == "panel" and summary["units"] == 60
+    assert summary["ci_low"] < math.log(1.3) < summary["ci_high"]
+    assert summary["relative_ci"][0] < 0.30 < summary["relative_ci"][1]
+    missing = runner.invoke(app, ["evaluate", "did", "--panel", str(panel), "--outcome", "x"])
+    assert missing.exit_code == 2
+    assert "has no column x" in missing.stderr
