@@ -159,7 +159,7 @@ def did_2x2(
         >>> r = did_2x2([10, 12, 10, 16, 11, 13, 9, 17], [0, 0, 1, 1, 0, 0, 1, 1],
         ...             [0, 1, 0, 1, 0, 1, 0, 1], unit=[1, 1, 2, 2, 3, 3, 4, 4])
         >>> round(r.estimate, 6)
-        6.0
+        5.0
     """
     units = unit if unit is not None else list(range(len(outcome)))
     y, d, p, g = _arrays(outcome, log_outcome, treated, post, units)
