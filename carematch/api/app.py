@@ -26,9 +26,11 @@ from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
 from carematch.matching.cohort_endpoints import router as allocation_router
 from carematch.matching.endpoints import router as matching_router
+from carematch.monitoring.endpoints import router as monitoring_router
 from carematch.notifications.endpoints import router as notifications_router
 from carematch.points.endpoints import router as points_router
 from carematch.policy.endpoints import router as policy_router
+from carematch.policy.governance_endpoints import router as policy_governance_router
 from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
 from carematch.security.authz import public
@@ -93,6 +95,8 @@ def create_app() -> FastAPI:
     api.include_router(coldchain_router)
     api.include_router(assessments_router)
     api.include_router(policy_router)
+    api.include_router(policy_governance_router)
+    api.include_router(monitoring_router)
     app.include_router(api)
 
     from carematch.web.pages import mount_web

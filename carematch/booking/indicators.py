@@ -73,3 +73,18 @@ def delivery_counts(
         mean_rating=float(mean) if mean is not None else None,
         sla_breached=clocks.breached,
     )
+
+
+def served_rows(
+    session: Session, start: datetime, end: datetime, region: str | None
+) -> list[tuple[str, str, str]]:
+    """``(person_id, service, provider_id)`` of every service record performed in
+    ``[start, end)`` in a region (None: all), for the policy execution indicators."""
+    rows = session.execute(
+        select(ServiceRecord.person_id, ServiceRecord.service, ServiceRecord.provider_id).where(
+            ServiceRecord.performed_at >= start,
+            ServiceRecord.performed_at < end,
+            *_in_region(ServiceRecord.region_code, region),
+        )
+    )
+    return [(str(p), str(s), str(v)) for p, s, v in rows]

@@ -32,6 +32,11 @@ MODEL_MODULES = (
     "carematch.vaccination.appointment_models",
     "carematch.vaccination.safety_models",
     "carematch.policy.models",
+    "carematch.indicators.funds_models",
+    "carematch.relief.models",
+    "carematch.policy.hearing_models",
+    "carematch.monitoring.models",
+    "carematch.indicators.models",
 )
 
 

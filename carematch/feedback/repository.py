@@ -308,3 +308,16 @@ def item_counts(session: Session, prefix: str | None, today: date) -> dict[str, 
         "due": int(timeliness[0]),
         "on_time": int(timeliness[1]),
     }
+
+
+def complaint_subjects(
+    session: Session, start: datetime, end: datetime, prefix: str | None
+) -> list[tuple[str | None, str | None]]:
+    """``(service_code, provider_id)`` of complaints received in ``[start, end)`` in a region
+    prefix (None: all)."""
+    stmt = select(Complaint.service_code, Complaint.provider_id).where(
+        Complaint.received_at >= start, Complaint.received_at < end
+    )
+    if prefix is not None:
+        stmt = stmt.where(Complaint.region_code.startswith(prefix, autoescape=True))
+    return [(s, p) for s, p in session.execute(stmt)]

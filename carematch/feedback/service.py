@@ -1050,3 +1050,14 @@ def board(
         items=items,
         today=today,
     )
+
+
+def complaint_subjects(
+    session: Session, start: datetime, end: datetime, region: str | None = None
+) -> list[tuple[str | None, str | None]]:
+    """The service and provider each complaint received in ``[start, end)`` names, in a region
+    and below (None: all): what the policy execution indicators count per policy."""
+    from carematch.security.jurisdiction import region_prefix
+
+    prefix = region_prefix(region) if region else None
+    return repository.complaint_subjects(session, start, end, prefix)

@@ -105,3 +105,13 @@ def list_demands(
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(stmt.order_by(Demand.priority, Demand.id).limit(limit).offset(offset))
     return total, list(items)
+
+
+def open_demand_rows(session: Session, jurisdiction: str | None) -> list[tuple[Any, ...]]:
+    """``(person_id, tag, service, community_code)`` of every open demand in a jurisdiction."""
+    stmt = select(Demand.person_id, Demand.tag, Demand.service, Demand.community_code).where(
+        Demand.status == "open"
+    )
+    if jurisdiction is not None:
+        stmt = stmt.where(Demand.community_code.like(region_prefix(jurisdiction) + "%"))
+    return [tuple(row) for row in session.execute(stmt)]

@@ -344,3 +344,13 @@ def list_demands(
         limit=limit,
         offset=offset,
     )
+
+
+def open_demand_table(session: Session, region: str | None = None) -> pa.Table:
+    """Open demands as Arrow ``(person_id, tag, service, community_code)`` for set-based work
+    in other domains (the policy proposals), in a region and below (None: all)."""
+    rows = repository.open_demand_rows(session, region)
+    columns = ("person_id", "tag", "service", "community_code")
+    return pa.table(
+        {name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(columns)}
+    )
