@@ -24,6 +24,8 @@ from carematch.feedback.endpoints import router as feedback_router
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
+from carematch.indicators.endpoints import router as indicators_router
+from carematch.indicators.funds_endpoints import router as funds_router
 from carematch.matching.cohort_endpoints import router as allocation_router
 from carematch.matching.endpoints import router as matching_router
 from carematch.monitoring.endpoints import router as monitoring_router
@@ -33,6 +35,7 @@ from carematch.policy.endpoints import router as policy_router
 from carematch.policy.governance_endpoints import router as policy_governance_router
 from carematch.profiling.endpoints import router as profiling_router
 from carematch.providers.endpoints import router as providers_router
+from carematch.relief.endpoints import router as relief_router
 from carematch.security.authz import public
 from carematch.security.endpoints import router as auth_router
 from carematch.vaccination.administration_endpoints import router as administration_router
@@ -95,7 +98,10 @@ def create_app() -> FastAPI:
     api.include_router(coldchain_router)
     api.include_router(assessments_router)
     api.include_router(policy_router)
+    api.include_router(funds_router)
+    api.include_router(relief_router)
     api.include_router(policy_governance_router)
+    api.include_router(indicators_router)
     api.include_router(monitoring_router)
     app.include_router(api)
 

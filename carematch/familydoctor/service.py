@@ -798,6 +798,34 @@ def signed_persons(
     return repository.signed_persons(session, on or city_today(), person_ids)
 
 
+@dataclass(frozen=True)
+class ResponsibleDoctor:
+    """Who answers for a person's care: the lead doctor of the team holding their contract."""
+
+    user_id: str
+    team_id: str
+    contract_id: str
+
+
+def responsible_doctor(
+    session: Session, person_id: str, on: date | None = None
+) -> ResponsibleDoctor | None:
+    """The person's responsible family doctor on ``on`` (default today), or None unsigned.
+
+    For chronic monitoring's alerts (carematch.monitoring): the lead of the team whose
+    contract covers the day (by its dates, like :func:`signed_persons`).
+    """
+    day = on or city_today()
+    for contract in repository.contracts_of_person(session, person_id):
+        if contract.status in ("active", "scheduled") and (
+            contract.starts_on <= day <= contract.ends_on
+        ):
+            team = repository.get_team(session, contract.team_id)
+            if team is not None:
+                return ResponsibleDoctor(team.lead_user_id, team.id, contract.id)
+    return None
+
+
 # --- follow-up tasks ------------------------------------------------------------------------
 
 

@@ -41,10 +41,11 @@ def _report(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
-def read_readings_csv(path: Path) -> tuple[pa.Table, int]:
-    """Read a readings CSV as strings; returns the table and the number of malformed lines.
+def read_readings_csv(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Read a readings CSV as strings; returns the table and the malformed lines.
 
-    A line with the wrong number of fields is skipped and counted (reported by the caller).
+    A line with the wrong number of fields is left out of the table and returned as
+    ``(line number, text)`` for the caller to report (or keep, on import).
 
     Raises:
         ValueError: the file cannot be read or lacks a column of the contract.
@@ -56,11 +57,10 @@ def read_readings_csv(path: Path) -> tuple[pa.Table, int]:
 
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    malformed = 0
+    malformed: list[tuple[int, str]] = []
 
-    def skip(_row: Any) -> str:
-        nonlocal malformed
-        malformed += 1
+    def skip(row: Any) -> str:
+        malformed.append((int(row.number or 0), str(row.text or "")))
         return "skip"
 
     try:
@@ -89,7 +89,7 @@ def read_readings_csv(path: Path) -> tuple[pa.Table, int]:
     return table, malformed
 
 
-def _report_rejects(rejected: pa.Table, malformed: int) -> int:
+def _report_rejects(rejected: pa.Table, malformed: list[tuple[int, str]]) -> int:
     rows = rejected.column("row").to_pylist()
     reasons = rejected.column("reason").to_pylist()
     for row, reason in list(zip(rows, reasons, strict=True))[:SHOWN_REJECTS]:
@@ -97,8 +97,8 @@ def _report_rejects(rejected: pa.Table, malformed: int) -> int:
     if len(rows) > SHOWN_REJECTS:
         _report(f"… and {len(rows) - SHOWN_REJECTS} more rows skipped")
     if malformed:
-        _report(f"{malformed} line(s) with the wrong number of fields skipped")
-    return len(rows) + malformed
+        _report(f"{len(malformed)} line(s) with the wrong number of fields skipped")
+    return len(rows) + len(malformed)
 
 
 @monitoring_app.command("alerts")
@@ -151,3 +151,45 @@ def alerts_command(
     )
     if skipped:
         raise typer.Exit(1)
+
+
+@monitoring_app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="CSV: person_id,measured_at,sbp,dbp")],
+) -> None:
+    """Import readings into the database; alerts and follow-up tasks follow.
+
+    Prints {"batch","rows","accepted","duplicates","rejected","alerts","tasks"} on stdout.
+    Rejected rows are kept with their reasons (``carematch monitoring rejects BATCH``).
+    Importing the same file again stores nothing twice and alerts nobody twice.
+    """
+    from carematch.core.config import get_settings
+    from carematch.core.db import session_scope
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+    from carematch.monitoring import service
+
+    try:
+        raw, malformed = read_readings_csv(path)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(get_settings().log_level)
+    upgrade()
+    with session_scope() as session:
+        summary = service.import_readings(session, raw, actor="cli", malformed=malformed)
+    typer.echo(json.dumps(summary.as_dict()))
+
+
+@monitoring_app.command("rejects")
+def rejects_command(
+    batch: Annotated[str, typer.Argument(help="the batch id import printed")],
+) -> None:
+    """The rows of an import that were not taken: one JSON line each, with its reason."""
+    from carematch.core.db import session_scope
+    from carematch.core.migrate import upgrade
+    from carematch.monitoring import service
+
+    upgrade()
+    with session_scope() as session:
+        for row in service.rejects_of(session, batch):
+            typer.echo(json.dumps(row, ensure_ascii=False))
