@@ -20,7 +20,9 @@ from carematch.coldchain.cli import coldchain_app
 from carematch.core.config import get_settings
 from carematch.core.errors import CareMatchError
 from carematch.core.hooks import IngestEvent
+from carematch.forecasting.cli import forecast_command, forecasting_app
 from carematch.identity.exchange_cli import exchange_app
+from carematch.indicators.cli import indicators_app
 from carematch.indicators.funds_cli import evaluate_app, funds_app
 from carematch.matching.cli import match_app
 from carematch.monitoring.cli import monitoring_app
@@ -29,6 +31,7 @@ from carematch.policy.cli import policy_app
 from carematch.profiling.cli import profile_app
 from carematch.profiling.report_cli import report_app
 from carematch.providers.cli import providers_app
+from carematch.relief.cli import relief_app
 from carematch.security.deidentify_cli import export_app
 from carematch.vaccination.cli import vaccination_app
 
@@ -51,10 +54,14 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(coldchain_app, name="coldchain")
 app.add_typer(policy_app, name="policy")
+app.add_typer(relief_app, name="relief")
 app.add_typer(export_app, name="export")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(funds_app, name="funds")
 app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(forecasting_app, name="forecasting")
+app.command("forecast")(forecast_command)
+app.add_typer(indicators_app, name="indicators")
 
 err = Console(stderr=True)
 SOURCE_FILES = (

@@ -18,6 +18,7 @@ from carematch.booking.endpoints import router as booking_router
 from carematch.coldchain.endpoints import router as coldchain_router
 from carematch.consultation.endpoints import router as consultation_router
 from carematch.core.config import get_settings
+from carematch.security.throttle import SignInThrottle
 from carematch.core.logging import configure_logging
 from carematch.familydoctor.endpoints import router as familydoctor_router
 from carematch.feedback.endpoints import router as feedback_router
@@ -69,6 +70,9 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    app.state.signin_throttle = SignInThrottle(
+        settings.signin_storage, settings.signin_per_account, settings.signin_per_client
+    )
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public())])
     def healthz(session: SessionDep) -> dict[str, str]:

@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 
 log = structlog.get_logger(__name__)
 
-AFTER_INGEST: tuple[str, ...] = ()
+AFTER_INGEST: tuple[str, ...] = (
+    "carematch.relief.service:after_ingest",
+    "carematch.indicators.service:after_ingest",
+)
 """Dotted ``module:function`` paths of the after-ingest hooks, run in this order."""
 
 

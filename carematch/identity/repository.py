@@ -253,10 +253,15 @@ def delete_persons(session: Session, person_ids: set[str]) -> int:
     return deleted
 
 
-def linked_record_rows(session: Session, person_ids: list[str] | None = None) -> Iterator[Any]:
+def linked_record_rows(
+    session: Session,
+    person_ids: list[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> Iterator[Any]:
     """(person_id, source, record_id, attributes, sensitive) of every linked record.
 
-    Streams in batches so a city's records never sit in memory as ORM objects.
+    Streams in batches so a city's records never sit in memory as ORM objects. ``sources``
+    keeps only those sources' records (the relief watch reads three of them).
     """
     query = (
         select(
@@ -272,6 +277,8 @@ def linked_record_rows(session: Session, person_ids: list[str] | None = None) ->
     )
     if person_ids is not None:
         query = query.where(PersonLink.person_id.in_(person_ids))
+    if sources is not None:
+        query = query.where(SourceRecord.source.in_(list(sources)))
     yield from session.execute(query)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -652,14 +652,19 @@ class LinkedRecord:
     values: dict[str, Any]
 
 
-def linked_records(session: Session, person_ids: list[str] | None = None) -> Iterator[LinkedRecord]:
+def linked_records(
+    session: Session,
+    person_ids: list[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> Iterator[LinkedRecord]:
     """Every linked record's source columns, for the profiling pipeline (decrypted here).
 
     Args:
         person_ids: only these persons' records (the online path); all when None.
+        sources: only these sources' records; all when None.
     """
     for person_id, source, record_id, attributes, sensitive in repository.linked_record_rows(
-        session, person_ids
+        session, person_ids, sources
     ):
         values = json.loads(attributes or "{}")
         if sensitive:
