@@ -11,6 +11,12 @@ from tests.relief.test_service import AS_OF, D1, D2, _cross_the_line, world  # n
 
 
 @pytest.fixture
+def env(sqlite_env):
+    """SQLite only: the service tests cover both databases; the API reads through the same ORM."""
+    return sqlite_env
+
+
+@pytest.fixture
 def users(world):  # noqa: F811
     with session_scope() as session:
         create_user(session, "civil_d1", "civil_affairs", PASSWORD, D1)

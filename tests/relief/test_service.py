@@ -52,7 +52,10 @@ OFFICIAL_D2 = Principal("u2", "official_d2", "official", D2)
 
 def _poverty(who, rid: str, community: str, household: str, status: str, income: str) -> str:
     name, idn, sex, born = who
-    return f"{rid},{name},{idn},{sex},{born},13800138000,江城市,{community},{household},{status},{income}"
+    return (
+        f"{rid},{name},{idn},{sex},{born},13800138000,江城市,{community},{household},"
+        f"{status},{income}"
+    )
 
 
 def _settlement(who, rid: str, day: str, total: str, oop: str, visit: str = "outpatient") -> str:
@@ -196,7 +199,7 @@ def test_the_workflow_in_order_with_the_fund(world):
     with session_scope() as session:
         view = service.fund(session)
         assert view.balance == Decimal("3200.00")  # 1,000 + 5,000 − 2,800
-        assert [(e.kind, e.amount_fen) for e in view.entries][0] == ("payment", 280_000)
+        assert (view.entries[0].kind, view.entries[0].amount_fen) == ("payment", 280_000)
         actions = set(session.scalars(select(AuditEntry.action)))
     assert {"relief_case_opened", "relief_case_verified", "relief_case_paid"} <= actions
     # Paid is final.
