@@ -29,7 +29,7 @@ from carematch.web.cockpit.data import district_overview, district_shapes
 from carematch.web.guards import page_guard
 from carematch.web.i18n import N_
 from carematch.web.templating import render
-from carematch.web.workbench import complaints, rectification, review, today
+from carematch.web.workbench import cases, complaints, monitoring, rectification, review, today
 from carematch.web.workbench.csrf import check_csrf, token_for
 from carematch.web.workbench.profile import tag_views
 from carematch.web.workbench.records import SEX_LABELS, record_view, region_namer
@@ -129,6 +129,13 @@ def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
             "/workbench/rectification",
             N_("Rectification ledger"),
             LEDGER_WORKERS,
+        ),
+        ("cases-link", "/workbench/cases", N_("Case library"), cases.CASE_READERS),
+        (
+            "monitoring-link",
+            "/workbench/monitoring",
+            N_("Chronic monitoring"),
+            monitoring.MONITORING_WORKERS,
         ),
     ]
     # Every page admits admin as well as its roles (security.authz.require).
@@ -312,6 +319,8 @@ def separate_record(
 
 
 router.include_router(review.router)
+router.include_router(cases.router)
+router.include_router(monitoring.router)
 router.include_router(today.router)
 router.include_router(complaints.router)
 router.include_router(rectification.router)
