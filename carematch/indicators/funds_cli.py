@@ -149,3 +149,102 @@ def simulate_did(
         "true_log_effect": panel.true_log_effect,
     }
     typer.echo(json.dumps(summary))
+
+
+def _cli_principal() -> Any:
+    """The command line acts for an administrator: it sees the whole city."""
+    from carematch.security.authz import Principal
+
+    return Principal("cli", "cli", "admin", None)
+
+
+def _day(value: str | None) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="feature date YYYY-MM-DD")]
+Region = Annotated[str | None, typer.Option("--region", help="only this region's communities")]
+
+
+@evaluate_app.command("risk-index")
+def risk_index_command(as_of: AsOf = None, region: Region = None) -> None:
+    """One JSON line per community: the risk index and its components, highest first."""
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.migrate import upgrade
+    from carematch.indicators.funds_service import risk_table
+
+    day = _day(as_of)
+    upgrade()
+    try:
+        with session_scope() as session:
+            table = risk_table(session, _cli_principal(), region, day)
+    except CareMatchError as bad:
+        raise _fail(bad.detail) from None
+    for score in table.scores:
+        row = {"community": score.community, "name": table.names.get(score.community)}
+        row |= {k: v for k, v in score.as_dict().items() if k not in ("community", "filled")}
+        typer.echo(json.dumps(row, ensure_ascii=False))
+
+
+def _results(path: Path | None) -> dict[str, float]:
+    """``community,score`` rows: the results score of each community (indicator improvement)."""
+    if path is None:
+        return {}
+    data = _read_panel(path, {"community": "community", "score": "score"})
+    try:
+        return {c: float(s) for c, s in zip(data["community"], data["score"], strict=True)}
+    except ValueError as bad:
+        raise _fail(f"{path}: {bad}") from None
+
+
+@evaluate_app.command("budget")
+def budget_command(
+    total: Annotated[int, typer.Option("--total", help="the budget in whole yuan")],
+    risk_share: Annotated[
+        float, typer.Option("--risk-share", help="share of the budget that follows risk")
+    ] = 0.7,
+    floor: Annotated[float, typer.Option("--floor", help="index points added to each")] = 10.0,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="CSV community,score (results part)")
+    ] = None,
+    as_of: AsOf = None,
+    region: Region = None,
+) -> None:
+    """One JSON line per community: its share of the budget (the amounts add up to --total)."""
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.migrate import upgrade
+    from carematch.indicators.funds_service import budget_proposal
+
+    if not 0 <= risk_share <= 1:
+        raise _fail("--risk-share lies between 0 and 1")
+    if total < 0:
+        raise _fail("--total must be at least 0")
+    scores = _results(results)
+    day = _day(as_of)
+    upgrade()
+    try:
+        with session_scope() as session:
+            table, lines = budget_proposal(
+                session,
+                _cli_principal(),
+                total,
+                risk_share=risk_share,
+                floor=floor,
+                results=scores,
+                region=region,
+                as_of=day,
+            )
+    except CareMatchError as bad:
+        raise _fail(bad.detail) from None
+    for line in lines:
+        row = {"community": line.community, "name": table.names.get(line.community)}
+        typer.echo(json.dumps(row | line.as_dict(), ensure_ascii=False))
