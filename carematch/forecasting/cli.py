@@ -1,0 +1,129 @@
+"""`carematch forecast` (the weekly-series contract) and `carematch forecasting …` (the app).
+
+``carematch forecast --series S.csv --horizon H --out F.csv`` reads ``series_id,week,value``
+and writes ``series_id,week,forecast,lo80,hi80`` for the H weeks after each series' last week;
+a one-line JSON summary goes to stdout, progress to stderr. A file with any bad row is refused
+as a whole, every problem listed with its line, exit status 2 (see
+:mod:`carematch.forecasting.series`).
+
+``carematch forecasting hotspots [--horizon 13] [--top 20] [--region CODE]`` forecasts the
+weekly new demands of every district × service in the database and prints the largest expected
+rises, one JSON line each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+forecasting_app = typer.Typer(help="Demand forecasting (需求预测)", no_args_is_help=True)
+_err = Console(stderr=True)
+PROGRESS_FROM = 10  # series; fewer finish before a bar would be worth drawing
+MAX_HORIZON = 260
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
+    return typer.Exit(code)
+
+
+def forecast_command(
+    series: Annotated[
+        Path, typer.Option("--series", help="CSV with series_id,week,value (week = the Monday)")
+    ],
+    horizon: Annotated[
+        int, typer.Option("--horizon", min=1, max=MAX_HORIZON, help="weeks to forecast")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="CSV series_id,week,forecast,lo80,hi80")],
+    fill_gaps: Annotated[
+        str,
+        typer.Option(
+            "--fill-gaps", help="a series with missing weeks: refuse (default), zero, interpolate"
+        ),
+    ] = "refuse",
+    method: Annotated[
+        str, typer.Option("--method", help="auto (default), profile_ets, arimax, snaive")
+    ] = "auto",
+) -> None:
+    """Forecast weekly series H weeks ahead with an 80 % interval (Chinese holidays included)."""
+    from carematch.forecasting.forecast import METHODS, forecast_series
+    from carematch.forecasting.series import (
+        GAP_POLICIES,
+        SeriesFileError,
+        read_series,
+        write_forecasts,
+    )
+
+    if fill_gaps not in GAP_POLICIES:
+        raise _fail(f"--fill-gaps takes one of {', '.join(GAP_POLICIES)}, not {fill_gaps!r}")
+    if method not in METHODS:
+        raise _fail(f"--method takes one of {', '.join(METHODS)}, not {method!r}")
+    if not series.is_file():
+        raise _fail(f"no such series file: {series}")
+    try:
+        found = read_series(series, fill_gaps)
+    except SeriesFileError as exc:
+        raise _fail(f"{series} cannot be forecast:\n{exc}") from None
+    except OSError as exc:
+        raise _fail(f"cannot read {series}: {exc}") from None
+
+    results = []
+    methods: Counter[str] = Counter()
+    with _progress(len(found)) as advance:
+        for item in found:
+            result = forecast_series(item.weeks, item.values, horizon, method)
+            methods[result.method] += 1
+            results.append((item.series_id, result))
+            advance()
+    try:
+        rows = _write_atomically(out, lambda handle: write_forecasts(handle, results))
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc}") from None
+    summary = {
+        "series": len(found),
+        "rows": rows,
+        "horizon": horizon,
+        "filled_weeks": sum(item.filled for item in found),
+        "methods": dict(sorted(methods.items())),
+        "out": str(out),
+    }
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for many series; nothing for a few."""
+    if total < PROGRESS_FROM:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("[bold]forecast"), BarColumn(), MofNCompleteColumn(), console=_err
+    ) as bar:
+        task = bar.add_task("forecast", total=total)
+        yield lambda: bar.advance(task)
+
+
+def _write_atomically(out: Path, write: Callable[[IO[str]], int]) -> int:
+    """Write through a temporary file beside ``out`` so a failure leaves no half file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            rows = write(handle)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
