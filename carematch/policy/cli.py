@@ -247,3 +247,43 @@ def _search(
         skipped += 1
         _report(f"line {number}: {problem}")
     return answered, skipped
+
+
+@policy_app.command("cases")
+def cases_command(
+    q: Annotated[
+        str | None, typer.Option("--q", help="a question in Chinese; every case when left out")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="cases to return")] = 5,
+    cases_file: Annotated[
+        Path | None,
+        typer.Option("--cases", help="case library YAML (default: the packaged one)"),
+    ] = None,
+    libraries: Annotated[
+        list[Path] | None,
+        typer.Option("--library", help="policy library the cases are checked against"),
+    ] = None,
+) -> None:
+    """The case library: with --q, one JSON line per matching case, best first
+
+    ({"id","score","title","community","policies","field","passage"}); without, every case.
+    """
+    from carematch.policy.cases import CaseLibraryError, load_cases, search_cases
+
+    library = _library_or_default(libraries)
+    try:
+        cases = load_cases(cases_file, library)
+    except CaseLibraryError as exc:
+        raise _fail(exc.detail) from None
+    if q is None:
+        lines = [case.as_dict() for case in cases]
+    else:
+        lines = [hit.as_dict() for hit in search_cases(cases, q, top)]
+    for line in lines:
+        typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+# Hearings' neighbours on the command line: proposals and the sandbox (their own module).
+from carematch.policy.governance_cli import register as _register_governance  # noqa: E402
+
+_register_governance(policy_app)

@@ -32,7 +32,7 @@ Periods are whole city days, both ends included.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -72,9 +72,11 @@ GROUP BY s.policy_id, r.person_id, r.service
 
 def city_day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """The UTC instants bounding the city days ``start`` … ``end`` (both included)."""
+    # In UTC: SQLite keeps the wall-clock digits of what it is given, and instants are
+    # stored in UTC, so a bound in another zone would shift the period by its offset there.
     return (
-        datetime.combine(start, time(), CITY_TZ),
-        datetime.combine(end + timedelta(days=1), time(), CITY_TZ),
+        datetime.combine(start, time(), CITY_TZ).astimezone(UTC),
+        datetime.combine(end + timedelta(days=1), time(), CITY_TZ).astimezone(UTC),
     )
 
 
@@ -86,7 +88,13 @@ def _budgets(session: Session, year: int) -> dict[str, Decimal]:
 
 
 def set_budget(
-    session: Session, principal: Principal, policy_id: str, year: int, amount: Any
+    session: Session,
+    principal: Principal,
+    policy_id: str,
+    year: int,
+    amount: Any,
+    *,
+    library: PolicyLibrary | None = None,
 ) -> PolicyBudget:
     """Set (or change) a policy's budget for a year, in yuan (audited).
 
@@ -97,7 +105,8 @@ def set_budget(
     from carematch.core.clock import city_today
     from carematch.policy.service import library_on
 
-    if policy_id not in library_on(session, city_today()):
+    known = library if library is not None else library_on(session, city_today())
+    if policy_id not in known:
         raise PolicyNotFound(f"no policy {policy_id}")
     if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
         raise InvalidInput("the year must lie between 2000 and 2100")

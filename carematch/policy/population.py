@@ -25,6 +25,7 @@ import pyarrow as pa
 import yaml
 from sqlalchemy.orm import Session
 
+from carematch.core.errors import InvalidInput
 from carematch.policy.library import PolicyLibrary
 from carematch.security.jurisdiction import region_prefix
 
@@ -40,10 +41,13 @@ def features_in(session: Session, as_of: date, region: str | None = None) -> pa.
     table = features_for(session, None, as_of)
     if region:
         prefix = region_prefix(region)
+        if not prefix.isdigit():
+            raise InvalidInput(f"{region!r} is not a region code")
         with duckdb.connect() as con:
             con.register("f", table)
-            table = con.execute(
-                "SELECT * FROM f WHERE starts_with(coalesce(community, ''), ?)", [prefix]
+            # Digits only (checked above), so the prefix can stand in the text of the query.
+            table = con.sql(
+                f"SELECT * FROM f WHERE starts_with(coalesce(community, ''), '{prefix}')"
             ).to_arrow_table()
     return table
 
