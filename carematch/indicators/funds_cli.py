@@ -248,3 +248,199 @@ def budget_command(
     for line in lines:
         row = {"community": line.community, "name": table.names.get(line.community)}
         typer.echo(json.dumps(row | line.as_dict(), ensure_ascii=False))
+
+
+# -- carematch funds … -----------------------------------------------------------------------
+
+ROLES_MAY = {
+    "create-budget": ("official",),
+    "apply": ("official", "grid_worker"),
+    "review": ("official",),
+    "decide": ("official",),
+    "evaluate": ("official",),
+    "show": ("official", "grid_worker"),
+}
+As = Annotated[str, typer.Option("--as", help="the user acting (audited under this name)")]
+
+
+def _acting(session: Any, username: str, step: str) -> Any:
+    """The principal of an existing, active user allowed to take this step."""
+    from sqlalchemy import select
+
+    from carematch.security.authz import Principal
+    from carematch.security.models import User
+
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None or not user.active:
+        raise _fail(f"no active user {username!r}")
+    if user.role != "admin" and user.role not in ROLES_MAY[step]:
+        raise _fail(f"role {user.role!r} may not {step} (allowed: {', '.join(ROLES_MAY[step])})")
+    return Principal(user.id, user.username, user.role, user.region_code, user.person_id)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, float]:
+    out = {}
+    for text in values:
+        name, sep, number = text.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = float(number)
+        except ValueError:
+            raise _fail(f"{what} {text!r} is not NAME=NUMBER") from None
+    return out
+
+
+def _project_json(session: Any, project: Any) -> dict[str, Any]:
+    from carematch.indicators.funds_service import project_detail
+
+    indicators, reviews = project_detail(session, project)
+    return {
+        "id": project.id,
+        "budget_id": project.budget_id,
+        "community_code": project.community_code,
+        "title": project.title,
+        "amount": project.amount,
+        "status": project.status,
+        "score": project.score,
+        "outcome": project.outcome,
+        "indicators": [
+            {
+                "name": i.name,
+                "direction": i.direction,
+                "baseline": i.baseline,
+                "target": i.target,
+                "achieved_value": i.achieved_value,
+                "achieved": i.achieved,
+            }
+            for i in indicators
+        ],
+        "reviews": [{"expert": r.expert, "score": r.score} for r in reviews],
+    }
+
+
+def _run(step: str, username: str, work: Any) -> None:
+    """Run one step as ``username`` in one unit of work; print its JSON; errors exit 2."""
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.migrate import upgrade
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            principal = _acting(session, username, step)
+            out = work(session, principal)
+            typer.echo(json.dumps(out, ensure_ascii=False, default=str))
+    except CareMatchError as bad:
+        raise _fail(f"{bad.title}: {bad.detail}") from None
+
+
+@funds_app.command("create-budget")
+def create_budget_command(
+    name: Annotated[str, typer.Option("--name")],
+    region: Annotated[str, typer.Option("--region", help="region code of the fund")],
+    year: Annotated[int, typer.Option("--year")],
+    total: Annotated[int, typer.Option("--total", help="yuan")],
+    user: As,
+) -> None:
+    """Open a special fund's budget for a region."""
+    from carematch.indicators.funds_service import create_budget
+
+    def work(session: Any, principal: Any) -> dict[str, Any]:
+        b = create_budget(session, principal, name=name, region_code=region, year=year, total=total)
+        return {"id": b.id, "name": b.name, "region_code": b.region_code, "total": b.total}
+
+    _run("create-budget", user, work)
+
+
+@funds_app.command("apply")
+def apply_command(
+    budget: Annotated[str, typer.Option("--budget", help="budget id")],
+    community: Annotated[str, typer.Option("--community", help="community code")],
+    title: Annotated[str, typer.Option("--title")],
+    amount: Annotated[int, typer.Option("--amount", help="yuan")],
+    indicator: Annotated[
+        list[str],
+        typer.Option("--indicator", help="NAME:BASELINE:TARGET[:up|down]; repeat for several"),
+    ],
+    user: As,
+) -> None:
+    """A community's application with its own indicators."""
+    from carematch.indicators.funds_service import IndicatorPlan, apply
+
+    plans = []
+    for text in indicator:
+        parts = text.split(":")
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError
+            direction = parts[3] if len(parts) == 4 else "up"
+            plans.append(IndicatorPlan(parts[0], float(parts[1]), float(parts[2]), direction))
+        except ValueError:
+            raise _fail(f"--indicator {text!r} is not NAME:BASELINE:TARGET[:up|down]") from None
+
+    def work(session: Any, principal: Any) -> dict[str, Any]:
+        project = apply(
+            session,
+            principal,
+            budget_id=budget,
+            community_code=community,
+            title=title,
+            amount=amount,
+            indicators=plans,
+        )
+        return _project_json(session, project)
+
+    _run("apply", user, work)
+
+
+@funds_app.command("review")
+def review_command(
+    project: Annotated[str, typer.Argument(help="project id")],
+    score: Annotated[list[str], typer.Option("--score", help="CRITERION=0..100; one each")],
+    user: As,
+    comment: Annotated[str, typer.Option("--comment")] = "",
+) -> None:
+    """An expert's scores of a project (need, feasibility, benefit, cost)."""
+    from carematch.indicators.funds_service import get_project, review
+
+    scores = _pairs(score, "--score")
+
+    def work(session: Any, principal: Any) -> dict[str, Any]:
+        review(session, principal, project, scores, comment)
+        return _project_json(session, get_project(session, principal, project))
+
+    _run("review", user, work)
+
+
+@funds_app.command("decide")
+def decide_command(
+    project: Annotated[str, typer.Argument(help="project id")],
+    user: As,
+    note: Annotated[str, typer.Option("--note")] = "",
+) -> None:
+    """Approve (experts' mean ≥ 60, within the budget) or reject a reviewed project."""
+    from carematch.indicators.funds_service import decide
+
+    _run("decide", user, lambda s, p: _project_json(s, decide(s, p, project, note)))
+
+
+@funds_app.command("evaluate")
+def evaluate_command(
+    project: Annotated[str, typer.Argument(help="project id")],
+    value: Annotated[list[str], typer.Option("--value", help="INDICATOR=value reached")],
+    user: As,
+) -> None:
+    """The end-of-project evaluation against the project's own indicators."""
+    from carematch.indicators.funds_service import evaluate
+
+    values = _pairs(value, "--value")
+    _run("evaluate", user, lambda s, p: _project_json(s, evaluate(s, p, project, values)))
+
+
+@funds_app.command("show")
+def show_command(project: Annotated[str, typer.Argument(help="project id")], user: As) -> None:
+    """A project with its indicators and reviews."""
+    from carematch.indicators.funds_service import get_project
+
+    _run("show", user, lambda s, p: _project_json(s, get_project(s, p, project)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -221,3 +223,63 @@ def test_bad_applications_and_other_districts_are_refused(client, people):
     assert _apply(client, people["official_d1"], budget, amount=600_000).status_code == 400
     # Doctors have no part in the funds
     assert client.get("/api/v1/funds/projects", headers=people["doctor_d1"]).status_code == 403
+
+
+def test_the_funds_cli_runs_the_same_workflow(sqlite_env):
+    from typer.testing import CliRunner
+
+    from carematch.cli import app
+
+    runner = CliRunner()
+    with session_scope() as session:
+        create_user(session, "expert_a", "official", PASSWORD, "449900")
+        create_user(session, "expert_b", "official", PASSWORD, "449900")
+        create_user(session, "grid_d1", "grid_worker", PASSWORD, "449901001001")
+
+    def run(*args: str) -> dict:
+        result = runner.invoke(app, ["funds", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    budget = run(
+        "create-budget",
+        "--name",
+        "专项",
+        "--region",
+        "449900",
+        "--year",
+        "2026",
+        "--total",
+        "100000",
+        "--as",
+        "expert_a",
+    )["id"]
+    project = run(
+        "apply",
+        "--budget",
+        budget,
+        "--community",
+        D1_COMMUNITY,
+        "--title",
+        "筛查",
+        "--amount",
+        "80000",
+        "--indicator",
+        "筛查率:0.3:0.5",
+        "--as",
+        "grid_d1",
+    )["id"]
+    early = runner.invoke(
+        app, ["funds", "evaluate", project, "--value", "筛查率=0.6", "--as", "expert_a"]
+    )
+    assert early.exit_code == 2 and "only an approved project" in early.stderr
+    for expert in ("expert_a", "expert_b"):
+        scores = [f"--score={c}=70" for c in GOOD]
+        run("review", project, *scores, "--as", expert)
+    assert run("decide", project, "--as", "expert_a")["status"] == "approved"
+    done = run("evaluate", project, "--value", "筛查率=0.6", "--as", "expert_a")
+    assert (done["status"], done["outcome"]) == ("evaluated", "achieved")
+    refused = runner.invoke(
+        app, ["funds", "review", project, "--score", "need=1", "--as", "grid_d1"]
+    )
+    assert refused.exit_code == 2 and "may not review" in refused.stderr
