@@ -57,7 +57,7 @@ K1, B = 1.2, 0.75
 """BM25 parameters (the usual ones; clauses are short, so length normalisation matters little)."""
 DENSE_FLOOR = 0.15
 """The least bigram cosine for a document found by the fallback alone."""
-RELEVANT_SHARE = 0.35
+RELEVANT_SHARE = 0.5
 """For a known asker: hits below this share of the best score are dropped before eligible
 policies are moved first, so a weak eligible match cannot push out the answer."""
 MAX_QUERY_CHARS = 500

@@ -31,6 +31,7 @@ from carematch.policy.library import (
     feature_dictionary,
 )
 from carematch.policy.models import PolicyVersion
+from carematch.policy.search import PolicyHit, search_policies
 from carematch.profiling.service import person_profile
 from carematch.providers.catalogue import service_catalogue
 from carematch.security import audit
@@ -168,3 +169,55 @@ def person_policies(
     conditions = [str(c) for c in (values.pop("conditions", None) or []) if c is not None]
     library = library_on(session, day)
     return PersonPolicies(person_id, day, person_verdicts(library, values, conditions, day))
+
+
+@dataclass
+class PolicySearch:
+    """A question's answer: the policies best first; for a known asker, eligible ones first."""
+
+    q: str
+    person_id: str | None
+    hits: list[PolicyHit]
+    library: PolicyLibrary
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    q: str,
+    top: int = 5,
+    person_id: str | None = None,
+    as_of: date | None = None,
+) -> PolicySearch:
+    """Answer a question in everyday Chinese against the library in force.
+
+    With ``person_id`` (a resident's own self by default) the asker's eligibility reorders the
+    answer and says why for the others; the person is read as :func:`person_policies` reads
+    them (same access rules, 404 outside them) and the use is audited.
+
+    Raises:
+        InvalidInput: ``as_of`` outside 1900..2100.
+        PersonNotFound: the person is not one the principal may see.
+    """
+    day = as_of or today()
+    if person_id is None and principal.role == "resident":
+        person_id = principal.person_id
+    if person_id is None:
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput(
+                f"as_of must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+            )
+        library = library_on(session, day)
+        return PolicySearch(q, None, search_policies(library, q, top), library)
+    found = person_policies(session, principal, person_id, day)
+    library = library_on(session, day)
+    verdicts = {v.policy.id: v for v in found.verdicts}
+    audit.record(
+        session,
+        actor=principal.username,
+        action="policy_search_for_person",
+        entity="person",
+        entity_id=person_id,
+        detail={"as_of": day.isoformat()},
+    )
+    return PolicySearch(q, person_id, search_policies(library, q, top, verdicts), library)

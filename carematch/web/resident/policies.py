@@ -2,8 +2,11 @@
 
 For me and each registered dependant: the policies that apply, with their benefit in plain
 words and a link per service to find and book it near home; the ones that do not apply are
-folded below with the facts that decided it. The verdicts are the policy domain's (the same
-rules as ``carematch policy eligible``), from the person's profile; every read is audited.
+folded below with the facts that decided it. A search box on the page answers a question in
+everyday Chinese ("降压药医保能报多少") with the policy, the clause that answers and its
+services, the asker's eligible policies first (carematch.policy.search). The verdicts are
+the policy domain's (the same rules as ``carematch policy eligible``), from the person's
+profile; every read is audited.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -37,6 +40,7 @@ router = APIRouter(
     include_in_schema=False,
 )
 NO_STORE = {"Cache-Control": "no-store"}
+SEARCH_TOP = 5
 
 FREE = N_("Free of charge")
 FREE_TIMES = N_("Free of charge, %(n)s times a year")
@@ -146,14 +150,66 @@ def _member(session: Session, principal: Principal, person_id: str, locale: str)
     return member
 
 
+def _answers(
+    session: Session, principal: Principal, q: str, who: str | None, locale: str
+) -> dict[str, Any]:
+    """The search box's answer: policies for the question, the asker's eligible ones first."""
+    english = locale == "en"
+    catalogue = service_catalogue()
+    try:
+        found = policies.search(session, principal, q, SEARCH_TOP, who)
+    except CareMatchError as exc:
+        return {"problem": exc.detail, "results": []}
+    results = []
+    for hit in found.hits:
+        policy = found.library[hit.id]
+        verdict_why = (hit.why or {}).get("because") or {}
+        results.append(
+            {
+                "id": policy.id,
+                "title": policy.title_en if english else policy.title,
+                "department": policy.department,
+                "clause": hit.clause,
+                "eligible": hit.eligible,
+                "why": why_lines(verdict_why, locale) if hit.eligible is False else [],
+                "benefit": benefit_text(policy.benefit, locale),
+                "services": [
+                    {
+                        "code": code,
+                        "name": catalogue[code].name_en if english else catalogue[code].name,
+                        "href": "/services/nearby?" + urlencode({"service": code}),
+                    }
+                    for code in policy.services
+                    if code in catalogue
+                ],
+            }
+        )
+    return {"problem": None, "results": results, "person_id": found.person_id}
+
+
 @router.get("", response_class=HTMLResponse)
-def my_policies(request: Request, session: SessionDep, principal: Resident) -> HTMLResponse:
-    """The policies that apply to me and my dependants, with services to book."""
+def my_policies(
+    request: Request,
+    session: SessionDep,
+    principal: Resident,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    who: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """The policies that apply to me and my dependants, with services to book; a search box
+    answers a question in everyday Chinese with the clause, for me (or a dependant) first."""
     locale = i18n.negotiate(request)
-    members = [
-        _member(session, principal, pid, locale) for pid in booking.own_persons(session, principal)
-    ]
-    context = {"members": members, "linked": principal.person_id is not None}
+    own = booking.own_persons(session, principal)
+    members = [_member(session, principal, pid, locale) for pid in own]
+    question = (q or "").strip()
+    asker = who if who in own else (own[0] if own else None)
+    answer = _answers(session, principal, question, asker, locale) if question else None
+    context = {
+        "members": members,
+        "linked": principal.person_id is not None,
+        "q": question,
+        "who": asker,
+        "answer": answer,
+    }
     response = render(request, "resident/policies.html", context, principal=principal)
     response.headers.update(NO_STORE)
     return response
