@@ -41,6 +41,7 @@ bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmark
 	$(BIN)/python bench/bench_recommend.py
 	$(BIN)/python bench/bench_cf.py --residents 100000
 	$(BIN)/python bench/bench_booking.py
+	$(BIN)/python bench/bench_policy_search.py
 	$(BIN)/python bench/bench_did.py
 
 docs: venv  ## refresh the README screenshot from a real browser

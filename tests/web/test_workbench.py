@@ -115,11 +115,15 @@ def test_empty_jurisdiction_says_so(client, signed_in):
     [
         (
             "doctor",
-            {"consultations-link", "observation-link", "rectification-link"},
+            {"consultations-link", "observation-link", "rectification-link", "cases-link"},
             {"complaints-link"},
         ),
-        ("official", {"complaints-link", "rectification-link"}, {"consultations-link"}),
-        ("grid", set(), {"consultations-link", "observation-link", "complaints-link"}),
+        (
+            "official",
+            {"complaints-link", "rectification-link", "cases-link"},
+            {"consultations-link"},
+        ),
+        ("grid", {"cases-link"}, {"consultations-link", "observation-link", "complaints-link"}),
     ],
 )
 def test_the_workbench_links_the_work_areas_each_role_may_open(
