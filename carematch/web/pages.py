@@ -17,11 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from carematch.api.deps import SessionDep
 from carematch.core.errors import Unauthorized
 from carematch.security.authz import TOKEN_COOKIE, Principal, optional_principal, public
-from carematch.security.service import authenticate
+from carematch.security.service import sign_in
+from carematch.security.throttle import TooManySignInAttempts, app_throttle
+from carematch.web.cockpit.relief import router as cockpit_relief
 from carematch.web.cockpit.routes import data as cockpit_data
 from carematch.web.cockpit.routes import pages as cockpit_pages
 from carematch.web.feedback.routes import router as board_router
 from carematch.web.guards import install_page_handlers, safe_next
+from carematch.web.hearings import router as hearings_page_router
 from carematch.web.resident.nearby import router as nearby_router
 from carematch.web.resident.policies import router as policies_page_router
 from carematch.web.resident.prescreen import router as prescreen_page_router
@@ -67,11 +70,20 @@ def login(
     """Check the credentials, set the session cookie and send the user to their face."""
     back = safe_next(next)
     username = username.strip()
+    retry_minutes = 0
     if not username or not password:
         error = "missing"
     else:
         try:
-            user, token, ttl = authenticate(session, username, password)
+            user, token, ttl = sign_in(
+                session,
+                username,
+                password,
+                app_throttle(request.app),
+                request.client.host if request.client else None,
+            )
+        except TooManySignInAttempts as exc:
+            error, retry_minutes = "throttled", -(-exc.retry_after // 60)
         except Unauthorized:
             error = "wrong"
         else:
@@ -88,8 +100,9 @@ def login(
             return response
     # Same message for an unknown user and a wrong password, so the form does not reveal
     # which usernames exist.
-    context = {"error": error, "username": username, "next": back}
-    return render(request, "home/login.html", context, status_code=400)
+    context = {"error": error, "username": username, "next": back, "retry_minutes": retry_minutes}
+    status = 429 if error == "throttled" else 400
+    return render(request, "home/login.html", context, status_code=status)
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
@@ -113,6 +126,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(vaccination_review_router)
     app.include_router(verify_router)
     app.include_router(board_router)
+    app.include_router(hearings_page_router)
     app.include_router(consultations_router)
     app.include_router(workbench_router)
     app.include_router(visits_router)
@@ -120,3 +134,5 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(observation_router)
     app.include_router(cockpit_pages)
     app.include_router(cockpit_data)
+    # Its own guard (officials and civil-affairs staff), not the cockpit pages' officials-only one.
+    app.include_router(cockpit_relief)

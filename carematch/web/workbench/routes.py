@@ -106,6 +106,7 @@ def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
     from carematch.consultation.endpoints import DOCTORS
     from carematch.feedback.endpoints import LEDGER_WORKERS
     from carematch.vaccination.prescreen_service import REVIEWERS as VACCINE_REVIEWERS
+    from carematch.web.cockpit.relief import RELIEF_WORKERS
     from carematch.web.workbench.complaints import HANDLERS
     from carematch.web.workbench.observation import WATCHERS
 
@@ -137,6 +138,7 @@ def work_areas(principal: Principal) -> list[tuple[str, str, str]]:
             N_("Chronic monitoring"),
             monitoring.MONITORING_WORKERS,
         ),
+        ("relief-link", "/cockpit/relief", N_("Relief watch"), RELIEF_WORKERS),
     ]
     # Every page admits admin as well as its roles (security.authz.require).
     return [
