@@ -40,6 +40,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(CareMatchError)
     async def _domain(request: Request, exc: CareMatchError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429 and "retry_after" in exc.extra:
+            headers = {"Retry-After": str(exc.extra["retry_after"])}
         return problem_response(exc.status, exc.problem(request.url.path), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     log_level: str = "INFO"
+    # Failed sign-ins allowed per account and per client address in a moving window
+    # (``limits`` notation); the storage is per process unless pointed at redis://.
+    signin_storage: str = "memory://"
+    signin_per_account: str = "5 per 15 minutes"
+    signin_per_client: str = "50 per 15 minutes"
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,6 +13,7 @@ from carematch.core.models import Region
 from carematch.security import audit
 from carematch.security.models import ROLES, Role, User
 from carematch.security.passwords import DUMMY_HASH, hash_password, verify_password
+from carematch.security.throttle import SignInThrottle
 from carematch.security.tokens import issue_token
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{2,64}$")
@@ -91,6 +92,29 @@ def _check_person_link(session: Session, role: str, person_id: str) -> None:
         raise InvalidInput(f"unknown person {person_id}")
     if session.scalar(select(User.id).where(User.person_id == person_id)):
         raise Conflict(f"person {person_id} already has an account")
+
+
+def sign_in(
+    session: Session,
+    username: str,
+    password: str,
+    throttle: SignInThrottle | None,
+    client: str | None,
+) -> tuple[User, str, int]:
+    """:func:`authenticate`, refused while this account or client has too many failures.
+
+    Raises:
+        TooManySignInAttempts: before the password is checked, while throttled.
+        Unauthorized: wrong username or password (counted as a failure).
+    """
+    if throttle is not None:
+        throttle.check(username, client)
+    try:
+        return authenticate(session, username, password)
+    except Unauthorized:
+        if throttle is not None:
+            throttle.failed(username, client)
+        raise
 
 
 def authenticate(session: Session, username: str, password: str) -> tuple[User, str, int]:
