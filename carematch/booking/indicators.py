@@ -88,3 +88,18 @@ def served_rows(
         )
     )
     return [(str(p), str(s), str(v)) for p, s, v in rows]
+
+
+def served_times(
+    session: Session, start: datetime, end: datetime, region: str | None
+) -> list[tuple[str, str, datetime]]:
+    """``(person_id, service, performed_at)`` of every service record performed in
+    ``[start, end)`` in a region (None: all), for chronic monitoring's TB case management."""
+    rows = session.execute(
+        select(ServiceRecord.person_id, ServiceRecord.service, ServiceRecord.performed_at).where(
+            ServiceRecord.performed_at >= start,
+            ServiceRecord.performed_at < end,
+            *_in_region(ServiceRecord.region_code, region),
+        )
+    )
+    return [(str(p), str(s), at) for p, s, at in rows]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -193,3 +194,108 @@ def rejects_command(
     with session_scope() as session:
         for row in service.rejects_of(session, batch):
             typer.echo(json.dumps(row, ensure_ascii=False))
+
+
+@monitoring_app.command("risk-train")
+def risk_train_command(
+    city: Annotated[Path, typer.Option("--city", help="a `carematch generate` folder")],
+    combination: Annotated[
+        list[str] | None,
+        typer.Option("--combination", help="e.g. hypertension+diabetes; repeat; default: all"),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="the held-out split's seed")] = 0,
+) -> None:
+    """Train the high-risk models on a synthetic city; print held-out AUC and calibration.
+
+    One JSON line per combination: train/test sizes, AUC, Brier score (and a constant
+    predictor's), calibration error, reliability bins, and the AUC on demographics alone.
+    Each model is kept in the data directory for `risk-top` and the API.
+    """
+    from carematch.monitoring import service
+    from carematch.monitoring.errors import UnknownCombination
+    from carematch.monitoring.risk import COMBINATIONS
+
+    for name in combination or list(COMBINATIONS):
+        try:
+            report = service.train_risk(city, name, seed=seed)
+        except (UnknownCombination, FileNotFoundError, ValueError) as exc:
+            raise _fail(getattr(exc, "detail", None) or str(exc)) from None
+        typer.echo(json.dumps(report.as_dict()))
+
+
+@monitoring_app.command("risk-top")
+def risk_top_command(
+    combination: Annotated[
+        str, typer.Option("--combination", help="e.g. hypertension+diabetes")
+    ] = "hypertension+diabetes",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    region: Annotated[str | None, typer.Option("--region", help="a region code")] = None,
+    include_known: Annotated[
+        bool, typer.Option("--include-known", help="keep persons already recorded with it")
+    ] = False,
+) -> None:
+    """The persons most likely to have the combination: one JSON line each, highest first,
+    with the features that raise their risk most."""
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.migrate import upgrade
+    from carematch.monitoring import service
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            entries = service.top_risk(
+                session, None, combination, limit=limit, region=region, include_known=include_known
+            )
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    for e in entries:
+        typer.echo(
+            json.dumps(
+                {
+                    "person_id": e.person_id,
+                    "community_code": e.community_code,
+                    "risk": round(e.risk, 4),
+                    "contributions": [
+                        {"feature": c.feature, "value": c.value, "contribution": c.contribution}
+                        for c in e.contributions
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+@monitoring_app.command("tb")
+def tb_command(
+    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"])],
+    end: Annotated[datetime, typer.Option("--end", formats=["%Y-%m-%d"])],
+    region: Annotated[str | None, typer.Option("--region", help="a region code")] = None,
+) -> None:
+    """TB case management: cases, managed and completed, and the rates, migrants vs locals."""
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.core.migrate import upgrade
+    from carematch.monitoring import service
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            rates = service.tb_case_management(
+                session, None, start=start.date(), end=end.date(), region=region
+            )
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    for r in rates.values():
+        typer.echo(
+            json.dumps(
+                {
+                    "group": r.group,
+                    "cases": r.cases,
+                    "managed": r.managed,
+                    "completed": r.completed,
+                    "managed_rate": r.managed_rate,
+                    "completed_rate": r.completed_rate,
+                }
+            )
+        )

@@ -12,19 +12,23 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import StringConstraints
 
 from carematch.api.deps import Limit, Offset, SessionDep
 from carematch.monitoring import service
+from carematch.monitoring.risk import COMBINATIONS
 from carematch.monitoring.schemas import (
     CommunityControlPublic,
     Id,
     ImportPublic,
     PersonControlPublic,
     ReadingCreate,
+    RiskEntryPublic,
     TaskClose,
     TaskPublic,
     TasksPublic,
     TaskStatus,
+    TbRatesPublic,
 )
 from carematch.security.authz import Principal, require
 
@@ -35,6 +39,11 @@ READERS_IN = ("doctor", "vaccinator", "official")
 Intake = Annotated[Principal, Depends(require(*READERS_IN))]
 Doctor = Annotated[Principal, Depends(require("doctor", "official"))]
 Official = Annotated[Principal, Depends(require("official"))]
+Combination = Annotated[
+    str,
+    StringConstraints(pattern="^(" + "|".join(k.replace("+", "[+ ]") for k in COMBINATIONS) + ")$"),
+]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{3}){0,2}$")]
 
 Responses = dict[int | str, dict[str, Any]]
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -118,3 +127,42 @@ def population_control(
     """Controlled / managed hypertensives per community of the caller's jurisdiction."""
     rows = service.population_control(session, start, end, principal.jurisdiction)
     return [CommunityControlPublic.of(r) for r in rows]
+
+
+@router.get(
+    "/risk/top",
+    response_model=list[RiskEntryPublic],
+    responses={**INVALID, **NOT_FOUND},
+)
+def risk_top(
+    session: SessionDep,
+    principal: Doctor,
+    combination: Combination = "hypertension+diabetes",
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    region: RegionCode | None = None,
+    include_known: bool = False,
+) -> list[RiskEntryPublic]:
+    """Persons of the caller's jurisdiction most likely to have the combination, with the
+    features that raise each one's risk most (audited). 404 until a model is trained."""
+    entries = service.top_risk(
+        session,
+        principal,
+        combination.replace(" ", "+"),  # an unescaped + in a query string arrives as a space
+        limit=limit,
+        region=region,
+        include_known=include_known,
+    )
+    return [RiskEntryPublic.of(e) for e in entries]
+
+
+@router.get("/tb", response_model=list[TbRatesPublic], responses=INVALID)
+def tb_rates(
+    session: SessionDep,
+    principal: Official,
+    start: Annotated[date, Query()],
+    end: Annotated[date, Query()],
+    region: RegionCode | None = None,
+) -> list[TbRatesPublic]:
+    """TB case-management rates, migrants and locals, in the caller's jurisdiction."""
+    rates = service.tb_case_management(session, principal, start=start, end=end, region=region)
+    return [TbRatesPublic.of(r) for r in rates.values()]

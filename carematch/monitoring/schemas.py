@@ -11,8 +11,10 @@ from carematch.monitoring.service import (
     CommunityControl,
     ImportSummary,
     PersonControl,
+    RiskEntry,
     TaskView,
 )
+from carematch.monitoring.tb import TbRates
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 TaskStatus = Literal["open", "done"]
@@ -134,4 +136,53 @@ class CommunityControlPublic(BaseModel):
             managed=c.managed,
             controlled=c.controlled,
             rate=c.rate,
+        )
+
+
+class ContributionPublic(BaseModel):
+    feature: str
+    value: str | float | None
+    contribution: float
+
+
+class RiskEntryPublic(BaseModel):
+    """A person of the top-risk list: predicted probability and what raises it most."""
+
+    id: str
+    person_id: str
+    community_code: str | None
+    risk: float
+    contributions: list[ContributionPublic]
+
+    @classmethod
+    def of(cls, e: RiskEntry) -> RiskEntryPublic:
+        return cls(
+            id=e.person_id,
+            person_id=e.person_id,
+            community_code=e.community_code,
+            risk=round(e.risk, 4),
+            contributions=[
+                ContributionPublic(feature=c.feature, value=c.value, contribution=c.contribution)
+                for c in e.contributions
+            ],
+        )
+
+
+class TbRatesPublic(BaseModel):
+    group: str
+    cases: int
+    managed: int
+    completed: int
+    managed_rate: float | None
+    completed_rate: float | None
+
+    @classmethod
+    def of(cls, r: TbRates) -> TbRatesPublic:
+        return cls(
+            group=r.group,
+            cases=r.cases,
+            managed=r.managed,
+            completed=r.completed,
+            managed_rate=r.managed_rate,
+            completed_rate=r.completed_rate,
         )

@@ -17,21 +17,24 @@ Control rates (for the indicator engine, issue 8 item 4) are here too:
 from __future__ import annotations
 
 import json
+import pickle
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import city_today, utcnow
+from carematch.core.clock import CITY_TZ, city_today, utcnow
+from carematch.core.config import get_settings
 from carematch.core.ids import new_id, stable_id
 from carematch.familydoctor import service as familydoctor
 from carematch.identity import service as identity
 from carematch.identity.errors import PersonNotFound
-from carematch.monitoring import repository
+from carematch.monitoring import repository, risk, tb
 from carematch.monitoring.alerts import (
     AlertRule,
     check_readings,
@@ -43,8 +46,12 @@ from carematch.monitoring.errors import (
     InvalidWindow,
     MonitoringTaskClosed,
     MonitoringTaskNotFound,
+    RiskModelMissing,
+    UnknownCombination,
 )
 from carematch.monitoring.models import MonitoringTask
+from carematch.monitoring.risk import Contribution, RiskReport
+from carematch.monitoring.tb import TbRates
 from carematch.notifications import service as notifications
 from carematch.notifications.outbox import Recipient
 from carematch.security import audit
@@ -563,6 +570,176 @@ def population_control(
     ]
 
 
+# --- high-risk identification (R-MN-2) -------------------------------------------------------
+
+
+def _model_path(combination: str) -> Path:
+    return get_settings().data_dir / "models" / f"monitoring-risk-{combination}.pkl"
+
+
+def train_risk(city: Path, combination: str, *, seed: int = 0) -> RiskReport:
+    """Train the risk model for a combination on a generated city and keep it in the data
+    directory (replacing the previous one); returns the held-out report.
+
+    Raises:
+        UnknownCombination; FileNotFoundError (not a generated city); ValueError (too few cases).
+    """
+    if combination not in risk.COMBINATIONS:
+        raise UnknownCombination(
+            f"unknown combination {combination!r}; known: {', '.join(risk.COMBINATIONS)}"
+        )
+    model = risk.train(risk.city_training_table(city), combination, seed=seed)
+    path = _model_path(combination)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    # The model is the platform's own file in its own data directory (never an upload), so
+    # pickle, scikit-learn's own format, is safe to read back here.
+    with partial.open("wb") as handle:
+        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    assert model.report is not None
+    return model.report
+
+
+def load_risk_model(combination: str) -> risk.RiskModel:
+    """The trained model of a combination. Raises UnknownCombination, RiskModelMissing."""
+    if combination not in risk.COMBINATIONS:
+        raise UnknownCombination(
+            f"unknown combination {combination!r}; known: {', '.join(risk.COMBINATIONS)}"
+        )
+    path = _model_path(combination)
+    if not path.is_file():
+        raise RiskModelMissing(
+            f"no risk model for {combination}: run `carematch monitoring risk-train` first"
+        )
+    with path.open("rb") as handle:
+        model: risk.RiskModel = pickle.load(handle)  # our own file, see train_risk
+    return model
+
+
+@dataclass(frozen=True)
+class RiskEntry:
+    """One person of the top-risk list."""
+
+    person_id: str
+    community_code: str | None
+    risk: float
+    contributions: list[Contribution]
+
+
+def top_risk(
+    session: Session,
+    principal: Principal | None,
+    combination: str,
+    *,
+    limit: int = 20,
+    include_known: bool = False,
+    region: str | None = None,
+) -> list[RiskEntry]:
+    """The persons of the caller's jurisdiction (and ``region``) most likely to have the
+    combination, highest first, with the features that raise each one's risk most.
+
+    Persons whose records already hold the whole combination are left out unless
+    ``include_known`` (the list is for finding people, not for listing known patients). The
+    read is audited (it ranks persons by a health prediction).
+    """
+    from carematch.profiling.service import features_for
+
+    model = load_risk_model(combination)
+    scope = _scope(principal)
+    people = [
+        row
+        for row in identity.golden_records(session)
+        if (scope is None or within(row["community_code"], scope))
+        and (region is None or within(row["community_code"], region_prefix(region)))
+    ]
+    ids = [row["person_id"] for row in people]
+    if not ids:
+        return []
+    features = features_for(session, ids)
+    scored = risk.score(model, features)
+    conditions = dict(
+        zip(
+            features.column("person_id").to_pylist(),
+            [c or [] for c in features.column("conditions").to_pylist()],
+            strict=True,
+        )
+    )
+    known = risk.known_combination(conditions, combination)
+    community = {row["person_id"]: row["community_code"] for row in people}
+    ranked = sorted(
+        (s for s in scored if include_known or s.person_id not in known),
+        key=lambda s: (-s.risk, s.person_id),
+    )[:limit]
+    if principal is not None:
+        audit.record(
+            session,
+            actor=principal.username,
+            action="read_risk_list",
+            entity="risk_list",
+            entity_id=combination,
+            detail={"persons": [s.person_id for s in ranked]},
+        )
+    return [
+        RiskEntry(s.person_id, community.get(s.person_id), s.risk, s.contributions) for s in ranked
+    ]
+
+
+# --- TB case management (R-MN-3) ---------------------------------------------------------------
+
+
+def tb_case_management(
+    session: Session,
+    principal: Principal | None,
+    *,
+    start: date,
+    end: date,
+    region: str | None = None,
+) -> dict[str, TbRates]:
+    """TB managed / completed rates for migrants and residents within the caller's
+    jurisdiction (and ``region``): cases from the persons' records (``tb`` condition), TB
+    services from the service records performed in [start, end] (city days).
+
+    Counts only: nobody's data leaves, so no audit entry.
+    """
+    from carematch.booking.indicators import served_times
+    from carematch.profiling.service import features_for
+
+    if end < start:
+        raise InvalidWindow("a window runs forward")
+    scope = _scope(principal)
+    if region is not None:
+        if scope is not None and not within(region, scope):
+            raise InvalidWindow(f"region {region} lies outside your jurisdiction")
+        scope = region_prefix(region)
+    people = [
+        row
+        for row in identity.golden_records(session)
+        if scope is None or within(row["community_code"], scope)
+    ]
+    if not people:
+        return tb.tb_rates([], [])
+    features = features_for(session, [row["person_id"] for row in people])
+    cases = [
+        (person, hukou)
+        for person, hukou, held in zip(
+            features.column("person_id").to_pylist(),
+            features.column("hukou").to_pylist(),
+            features.column("conditions").to_pylist(),
+            strict=True,
+        )
+        if "tb" in (held or [])
+    ]
+    begin = datetime.combine(start, time(), CITY_TZ)
+    finish = datetime.combine(end + timedelta(days=1), time(), CITY_TZ)
+    visits = [
+        (person, city_today(at))
+        for person, service_code, at in served_times(session, begin, finish, scope)
+        if service_code in tb.TB_SERVICES
+    ]
+    return tb.tb_rates(cases, visits)
+
+
 __all__ = [
     "CommunityControl",
     "ImportSummary",
@@ -575,4 +752,7 @@ __all__ = [
     "population_control",
     "record_reading",
     "refresh_alerts",
+    "tb_case_management",
+    "top_risk",
+    "train_risk",
 ]
