@@ -18,10 +18,10 @@ from carematch.booking.endpoints import router as booking_router
 from carematch.coldchain.endpoints import router as coldchain_router
 from carematch.consultation.endpoints import router as consultation_router
 from carematch.core.config import get_settings
-from carematch.security.throttle import SignInThrottle
 from carematch.core.logging import configure_logging
 from carematch.familydoctor.endpoints import router as familydoctor_router
 from carematch.feedback.endpoints import router as feedback_router
+from carematch.forecasting.endpoints import router as forecasting_router
 from carematch.identity.endpoints import router as identity_router
 from carematch.identity.exchange_endpoints import router as exchange_router
 from carematch.identity.review_endpoints import router as review_router
@@ -70,9 +70,6 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    app.state.signin_throttle = SignInThrottle(
-        settings.signin_storage, settings.signin_per_account, settings.signin_per_client
-    )
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public())])
     def healthz(session: SessionDep) -> dict[str, str]:
@@ -95,6 +92,7 @@ def create_app() -> FastAPI:
     api.include_router(booking_router)
     api.include_router(consultation_router)
     api.include_router(feedback_router)
+    api.include_router(forecasting_router)
     api.include_router(vaccination_router)
     api.include_router(vaccination_safety_router)
     api.include_router(vaccination_appointments_router)

@@ -19,6 +19,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -127,3 +128,52 @@ def _write_atomically(out: Path, write: Callable[[IO[str]], int]) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
+
+
+@forecasting_app.command("hotspots")
+def hotspots_command(
+    horizon: Annotated[int, typer.Option("--horizon", min=1, max=26, help="weeks ahead")] = 13,
+    top: Annotated[int, typer.Option("--top", min=1, help="how many hot spots")] = 20,
+    rank: Annotated[str, typer.Option("--rank", help="absolute (default) or relative")] = (
+        "absolute"
+    ),
+    region: Annotated[
+        str | None, typer.Option("--region", help="only this region and below (default: all)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="count up to this day's week (YYYY-MM-DD)")
+    ] = None,
+) -> None:
+    """District × service with the largest expected rise in weekly demand (JSON lines)."""
+    from datetime import date
+
+    from carematch.core.db import session_scope
+    from carematch.core.errors import CareMatchError
+    from carematch.forecasting.service import hotspots
+    from carematch.security.authz import Principal
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise _fail(f"--as-of takes a date YYYY-MM-DD, not {as_of!r}") from None
+    _ready()
+    # The command line runs with the operator's rights over the whole database, narrowed to
+    # --region when given (as an official bound to that region would see it).
+    who = Principal("cli", "cli", "admin" if region is None else "official", region)
+    try:
+        with session_scope() as session, _err.status("forecasting every district × service …"):
+            found = hotspots(session, who, horizon=horizon, rank=rank, as_of=day)
+    except CareMatchError as exc:
+        raise _fail(exc.detail) from None
+    for spot in found[:top]:
+        line = {"id": spot.id, **asdict(spot)}
+        typer.echo(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def _ready() -> None:
+    from carematch.core.config import get_settings
+    from carematch.core.logging import configure_logging
+    from carematch.core.migrate import upgrade
+
+    configure_logging(get_settings().log_level)
+    upgrade()

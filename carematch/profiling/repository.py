@@ -115,3 +115,14 @@ def open_demand_rows(session: Session, jurisdiction: str | None) -> list[tuple[A
     if jurisdiction is not None:
         stmt = stmt.where(Demand.community_code.like(region_prefix(jurisdiction) + "%"))
     return [tuple(row) for row in session.execute(stmt)]
+
+
+def demand_arrival_rows(session: Session, jurisdiction: str | None) -> list[tuple[Any, ...]]:
+    """``(community_code, service, first_seen_at)`` of every demand in a jurisdiction, any
+    status (a demand counts in the week it first appeared)."""
+    stmt = select(Demand.community_code, Demand.service, Demand.first_seen_at).where(
+        Demand.community_code.is_not(None)
+    )
+    if jurisdiction is not None:
+        stmt = stmt.where(Demand.community_code.like(region_prefix(jurisdiction) + "%"))
+    return [tuple(row) for row in session.execute(stmt)]
