@@ -13,7 +13,9 @@ from carematch.core.models import Region
 from carematch.security.authz import Principal, require
 from carematch.web import i18n
 from carematch.web.cockpit.allocation import router as allocation_router
+from carematch.web.cockpit.budget import router as budget_router
 from carematch.web.cockpit.data import district_overview, district_shapes, geojson_path
+from carematch.web.cockpit.governance import router as governance_router
 from carematch.web.cockpit.loop import loop_counts
 from carematch.web.guards import page_guard
 from carematch.web.i18n import N_
@@ -80,3 +82,5 @@ def districts_map(session: SessionDep, principal: Official) -> dict[str, Any]:
 
 
 pages.include_router(allocation_router)
+pages.include_router(governance_router)
+pages.include_router(budget_router)
