@@ -1,0 +1,338 @@
+"""The indicators on a generated city in SQLite and PostgreSQL: refresh, store, warn, rectify.
+
+Each test loads a small generated city (generated once per module) into a fresh installation:
+the region tree, every extract ingested, persons linked exactly on their ID numbers, profiles
+built as of the city's reference date (so demands exist), then refreshes the indicators.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import func, inspect, select
+
+from carematch.core.clock import city_today, utcnow
+from carematch.core.db import Base, get_engine, session_scope
+from carematch.core.hooks import IngestEvent, run_after_ingest
+from carematch.core.ids import new_id
+from carematch.core.migrate import alembic_config, import_all_models
+from carematch.core.models import Region
+from carematch.core.regions import load_regions
+from carematch.feedback.models import Finding, RectificationItem
+from carematch.identity.models import PersonLink, SourceRecord
+from carematch.identity.service import build_persons_exact, ingest_file
+from carematch.indicators import service
+from carematch.indicators.compute import Period
+from carematch.indicators.definitions import default_definitions
+from carematch.indicators.models import IndicatorValue, IndicatorWarning
+from carematch.notifications.models import OutboxMessage
+from carematch.profiling.service import build_profiles
+from carematch.security.models import User
+from carematch.security.service import create_user
+from carematch.security.tokens import issue_token
+from carematch.synth import generate_city
+from tests.fixtures.people import D1, D2, PASSWORD
+from tests.indicators.hand import HAND_INDICATORS, expected
+
+SOURCES = ("police", "ehr", "insurance", "social_security", "immunization", "poverty", "survey")
+TABLES = {"indicator_values", "indicator_warnings"}
+CITY = "449900"
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("indicators") / "city"
+    generate_city(residents=300, seed=8123, out=path)
+    return path
+
+
+@pytest.fixture
+def as_of(env, city: Path) -> date:
+    """The generated city loaded into the installation; its reference date."""
+    day = date.fromisoformat(json.loads((city / "manifest.json").read_text())["as_of"])
+    with session_scope() as session:
+        load_regions(session, city / "regions.csv")
+        for source in SOURCES:
+            ingest_file(session, source, city / f"{source}.csv")
+        build_persons_exact(session)
+        _link_surveys_by_truth(session, city)
+        create_user(session, "official_d1", "official", PASSWORD, D1)
+        create_user(session, "official_city", "official", PASSWORD, CITY)
+        create_user(session, "resident_x", "resident", PASSWORD)
+    with session_scope() as session:
+        build_profiles(session, day)
+    return day
+
+
+def _link_surveys_by_truth(session, city: Path) -> None:
+    """Surveys carry no ID number, so exact linkage leaves them out; link them as the
+    generator's truth says (to the person holding the same true person's ID-linked records),
+    as the probabilistic linker would."""
+    with (city / "truth" / "records.csv").open(encoding="utf-8") as handle:
+        truth = {(r["source"], r["record_id"]): r["person_id"] for r in csv.DictReader(handle)}
+    rows = session.execute(
+        select(SourceRecord.source, SourceRecord.record_id, PersonLink.person_id).join(
+            PersonLink, PersonLink.record_pk == SourceRecord.id
+        )
+    ).all()
+    linked = {truth.get((src, rid)): pid for src, rid, pid in rows}
+    surveys = session.execute(
+        select(SourceRecord.id, SourceRecord.record_id).where(SourceRecord.source == "survey")
+    ).all()
+    for pk, record_id in surveys:
+        person = linked.get(truth.get(("survey", record_id)))
+        if person is not None:
+            session.add(PersonLink(record_pk=pk, person_id=person, method="truth"))
+    session.flush()
+
+
+def _stored(period: str) -> dict[tuple[str, str, str, str], IndicatorValue]:
+    with session_scope() as session:
+        rows = session.scalars(select(IndicatorValue).where(IndicatorValue.period == period))
+        out = {(r.indicator_id, r.region_code, r.disaggregation, r.group_key): r for r in rows}
+        session.expunge_all()
+    return out
+
+
+def _check_against_hand_sql(period: Period, today: date) -> int:
+    as_of = min(period.last_day, today)
+    with session_scope() as session:
+        people, inputs = service._people_and_inputs(session, as_of)
+    hand = expected(people, inputs, period, CITY, as_of)
+    stored = _stored(period.label)
+    engine = {k: (v.numerator, v.denominator) for k, v in stored.items() if k[0] in HAND_INDICATORS}
+    assert set(engine) == set(hand)
+    for key, (n, d) in hand.items():
+        assert engine[key][0] == pytest.approx(n), key
+        assert engine[key][1] == (pytest.approx(d) if d is not None else None), key
+    return len(hand)
+
+
+def test_refresh_stores_every_indicator_equal_to_hand_sql_and_reruns_idempotently(as_of):
+    june = Period.containing(as_of)
+    with session_scope() as session:
+        summary = service.refresh(session, june, today=as_of)
+    assert summary.period == june.label and summary.persons > 250
+    checked = _check_against_hand_sql(june, as_of)
+    stored = _stored(june.label)
+    # The people, survey and settlement indicators have values in the city and its districts.
+    for indicator in ("chronic_control_rate", "health_literacy", "social_integration"):
+        assert stored[(indicator, CITY, "total", "")].denominator > 0
+        assert any(k[0] == indicator and k[2] == "hukou" and len(k[1]) == 6 for k in stored)
+    # Demands were first seen today (the profile run), so their figures fall in this month.
+    this_month = Period.containing(city_today())
+    with session_scope() as session:
+        service.refresh(session, this_month)
+    checked += _check_against_hand_sql(this_month, city_today())
+    assert _stored(this_month.label)[("resource_match_rate", CITY, "total", "")].denominator > 0
+    assert checked > 200
+
+    # Provider indicators hold the provider's figures (one definition: vaccination/quality.py).
+    from carematch.policy.execution import execution_indicators
+    from carematch.vaccination.quality import quality_indicators
+
+    with session_scope() as session:
+        q = quality_indicators(session, june.start, june.end, with_children=False)
+        policies = execution_indicators(session, june.start, june.last_day)
+    assert stored[("vaccination_doses_given", CITY, "total", "")].value == q.doses_given
+    for p in policies:
+        point = stored[("policy_service_coverage", CITY, "policy", p["policy"])]
+        assert (point.numerator, point.denominator) == (p["served"], p["eligible"])
+
+    # A rerun replaces the month's points: same keys and values, no duplicates.
+    with session_scope() as session:
+        again = service.refresh(session, june, today=as_of)
+    assert again.points == summary.points
+    rerun = _stored(june.label)
+    assert set(rerun) == set(stored)
+    assert all(rerun[k].value == stored[k].value for k in stored)
+
+
+def _seed_series(region: str, values: list[float], last: Period, denominator: float = 200):
+    """Stored monthly points of the diabetes management rate ending at ``last``."""
+    periods = [last]
+    while len(periods) < len(values):
+        periods.insert(0, periods[0].previous())
+    with session_scope() as session:
+        for period, value in zip(periods, values, strict=True):
+            session.add(
+                IndicatorValue(
+                    id=new_id(),
+                    indicator_id="diabetes_management_rate",
+                    period=period.label,
+                    region_code=region,
+                    disaggregation="total",
+                    group_key="",
+                    numerator=value * denominator,
+                    denominator=denominator,
+                    value=value,
+                    target=0.7,
+                    status="green",
+                    computed_at=utcnow(),
+                )
+            )
+
+
+def _bearer(username: str) -> dict[str, str]:
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        token, _ = issue_token(user.id, user.role, user.region_code)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_drop_warns_the_officials_over_the_region_once_and_becomes_a_ledger_item(env):
+    community = f"{D1}001001"
+    last = Period.month("2026-05")
+    _seed_series(community, [0.85, 0.84, 0.86, 0.85, 0.85, 0.84, 0.86, 0.70], last)
+    _seed_series(f"{D2}001001", [0.85, 0.84, 0.86, 0.85, 0.85, 0.84, 0.86, 0.84], last)
+    with session_scope() as session:
+        session.add(Region(code=CITY, name="江城市", level="city"))
+        session.flush()
+        for district in (D1, D2):
+            session.add(Region(code=district, name="区", level="district", parent_code=CITY))
+            session.flush()
+            session.add(
+                Region(code=f"{district}001", name="街道", level="street", parent_code=district)
+            )
+            session.flush()
+            session.add(
+                Region(
+                    code=f"{district}001001",
+                    name="社区",
+                    level="community",
+                    parent_code=f"{district}001",
+                )
+            )
+            session.flush()
+        create_user(session, "official_d1", "official", PASSWORD, D1)
+        create_user(session, "official_d2", "official", PASSWORD, D2)
+        create_user(session, "official_city", "official", PASSWORD, CITY)
+        raised, notified = service.raise_warnings(
+            session, last, default_definitions(), today=date(2026, 6, 2)
+        )
+        assert [(w.region_code, w.indicator_id) for w in raised] == [
+            (community, "diabetes_management_rate")
+        ]
+        # The district's and the city's officials, not the other district's.
+        assert notified == 2
+        to = session.scalars(
+            select(OutboxMessage.recipient_id).where(OutboxMessage.template == "indicator_warning")
+        ).all()
+        officials = dict(session.execute(select(User.username, User.id)).all())
+        assert sorted(to) == sorted([officials["official_d1"], officials["official_city"]])
+    with session_scope() as session:
+        again, _ = service.raise_warnings(
+            session, last, default_definitions(), today=date(2026, 6, 2)
+        )
+        assert again == []  # the same series is not warned twice
+        assert session.scalar(select(func.count()).select_from(IndicatorWarning)) == 1
+
+    from carematch.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        listed = client.get("/api/v1/indicators/warnings", headers=_bearer("official_d1"))
+        assert listed.status_code == 200
+        [warning] = listed.json()["items"]
+        assert warning["value"] == pytest.approx(0.70) and warning["baseline"] == 0.85
+        other = client.get("/api/v1/indicators/warnings", headers=_bearer("official_d2"))
+        assert other.json()["items"] == []
+        body = {
+            "measure": "补充家庭医生团队人员，恢复糖尿病患者季度随访",
+            "deadline": (city_today() + timedelta(days=30)).isoformat(),
+            "department": "区卫生健康局基层卫生科",
+        }
+        url = f"/api/v1/indicators/warnings/{warning['id']}/rectify"
+        refused = client.post(url, json=body, headers=_bearer("official_d2"))
+        assert refused.status_code == 404
+        done = client.post(url, json=body, headers=_bearer("official_d1"))
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "rectifying" and len(done.json()["items"]) == 1
+        twice = client.post(url, json=body, headers=_bearer("official_d1"))
+        assert twice.status_code == 409
+        assert twice.headers["content-type"].startswith("application/problem+json")
+        past = {**body, "deadline": "2020-01-01"}
+        with session_scope() as session:
+            w = session.get(IndicatorWarning, warning["id"])
+            w.status = "open"
+        assert client.post(url, json=past, headers=_bearer("official_d1")).status_code == 400
+    with session_scope() as session:
+        finding = session.scalar(select(Finding))
+        assert finding.region_code == community and finding.source == "inspection"
+        item = session.scalar(select(RectificationItem))
+        assert item.finding_id == finding.id and item.department == body["department"]
+
+
+def test_after_an_ingest_the_api_reads_fresh_values_within_the_jurisdiction_only(as_of):
+    result = run_after_ingest(
+        IngestEvent("survey"), session_scope, hooks=["carematch.indicators.service:after_ingest"]
+    )
+    summary = result["carematch.indicators.service:after_ingest"]
+    assert "error" not in summary and summary["points"] > 0
+    month = Period.containing(city_today())
+    assert summary["period"] == month.label
+    assert len(_stored(month.label)) == summary["points"]
+    from carematch.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        mine = client.get("/api/v1/indicators", headers=_bearer("official_d1"))
+        assert mine.status_code == 200
+        body = mine.json()
+        assert body["period"] == month.label
+        assert {i["region_code"] for i in body["items"]} == {D1}
+        point = next(i for i in body["items"] if i["indicator_id"] == "chronic_control_rate")
+        assert point["status"] in ("green", "amber", "red") and point["target"] == 0.6
+        assert point["value"] == pytest.approx(point["numerator"] / point["denominator"])
+        inside = client.get(
+            "/api/v1/indicators",
+            params={"subregions": "true", "disaggregation": "hukou"},
+            headers=_bearer("official_d1"),
+        ).json()["items"]
+        assert inside and all(i["region_code"].startswith(D1) for i in inside)
+        assert {i["group_key"] for i in inside} <= {"local", "migrant"}
+        city = client.get(
+            "/api/v1/indicators", params={"region": CITY}, headers=_bearer("official_city")
+        )
+        assert {i["region_code"] for i in city.json()["items"]} == {CITY}
+        outside = client.get(
+            "/api/v1/indicators", params={"region": D2}, headers=_bearer("official_d1")
+        )
+        assert outside.status_code == 403
+        resident = client.get("/api/v1/indicators", headers=_bearer("resident_x"))
+        assert resident.status_code == 403
+        bad = client.get(
+            "/api/v1/indicators", params={"disaggregation": "x"}, headers=_bearer("official_d1")
+        )
+        assert bad.status_code == 400
+        series = client.get(
+            "/api/v1/indicators/chronic_control_rate/series", headers=_bearer("official_d1")
+        )
+        assert series.status_code == 200
+        assert [p["period"] for p in series.json()["items"]] == [month.label]
+        missing = client.get("/api/v1/indicators/nope/series", headers=_bearer("official_d1"))
+        assert missing.status_code == 404
+
+
+def _diff() -> list:
+    import_all_models()
+    with get_engine().connect() as connection:
+        found = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    return [d for d in found if any(table in repr(d) for table in TABLES)]
+
+
+def test_upgraded_database_matches_the_models_and_0023_downgrades(env):
+    assert set(inspect(get_engine()).get_table_names()) >= TABLES
+    assert _diff() == []
+    config = alembic_config()
+    command.downgrade(config, "0022")
+    assert not TABLES & set(inspect(get_engine()).get_table_names())
+    command.upgrade(config, "head")
+    assert _diff() == []
