@@ -6,13 +6,14 @@ A dataset leaves CareMatch only after four steps, in this order:
    household id and the exact birth date (:data:`DIRECT_IDENTIFIERS`). No pseudonym replaces
    them, so rows cannot be joined back or across exports.
 2. **Dates are coarsened** to the month (``2026-03``), and money to the nearest 1,000 yuan.
-3. **Quasi-identifiers are generalised** step by step along their hierarchies
+3. **Quasi-identifiers are generalised** along their hierarchies
    (:data:`DEFAULT_QUASI_IDENTIFIERS`): age in 5-year bands → 10 → 20 → withheld; community →
-   street → district → withheld; sex, hukou, province of origin and occupation → withheld. Each
-   step widens the one quasi-identifier whose next level leaves the fewest rows in
-   combinations shared by fewer than k persons (a greedy search; on a tie the one with the most
-   distinct values, as Sweeney's Datafly does), until those rows are few enough to suppress
-   (at most ``max_suppressed`` of the rows, 1 % by default).
+   street → district → withheld; sex, hukou, province of origin and occupation → withheld.
+   The search walks the lattice of level combinations in order of information lost (Sweeney's
+   precision loss: the share of each hierarchy climbed, summed) and stops at the first
+   combination where the rows in combinations shared by fewer than k persons are few enough to
+   suppress (at most ``max_suppressed`` of the rows, 1 % by default); a combination that fails
+   rules out every less general one (Samarati's pruning).
 4. **Residual small cells are suppressed** (their rows are left out and counted).
 
 The result reports the k it achieved (the size of the smallest combination), the level of each
@@ -23,6 +24,7 @@ written. Pure: pyarrow only; the export command reads the features view and audi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,44 +237,51 @@ def deidentify(
             f"only {total} rows: no release can have every combination shared by {k} persons",
             k_requested=k,
         )
-    level = {h.column: 0 for h in hierarchies}
-
-    def build() -> pa.Table:
-        out = payload
-        for h in hierarchies:
-            out = out.append_column(h.output, h.levels[level[h.column]][1](originals[h.column]))
-        return out
-
     outputs = [h.output for h in hierarchies]
-    while True:
-        released = build()
-        sizes = class_sizes(released, outputs)
-        small = pc.less(sizes, k)
-        small_rows = pc.sum(small).as_py() or 0
-        if small_rows <= allowed:
-            break
-        widenable = [h for h in hierarchies if level[h.column] < h.top]
-        if not widenable:
-            raise KAnonymityNotReached(
-                f"even with every quasi-identifier withheld, {small_rows} of {total} rows "
-                f"sit in combinations of fewer than {k} persons (at most {allowed} may be "
-                "suppressed)",
-                k_requested=k,
-            )
+    generalised: dict[tuple[str, int], pa.Array] = {}
 
-        # The step that leaves the fewest rows in small cells; on a tie, the column with
-        # the most distinct values (Datafly's choice) widens first.
-        distinct = {
-            h.column: pc.count_distinct(released.column(h.output)).as_py() or 0 for h in widenable
-        }
-        trials = []
-        for h in widenable:
-            level[h.column] += 1
-            left = pc.sum(pc.less(class_sizes(build(), outputs), k)).as_py() or 0
-            level[h.column] -= 1
-            trials.append((left, -distinct[h.column], h.column))
-        widest = min(trials)[2]
-        level[widest] += 1
+    def column(h: Hierarchy, level: int) -> pa.Array:
+        key = (h.column, level)
+        if key not in generalised:
+            generalised[key] = h.levels[level][1](originals[h.column])
+        return generalised[key]
+
+    def loss(node: tuple[int, ...]) -> float:
+        """Sweeney's precision loss: the share of each hierarchy climbed, summed."""
+        return sum(level / h.top for level, h in zip(node, hierarchies, strict=True))
+
+    # Every combination of levels (the generalisation lattice), least loss first. The first
+    # loss level with a node that reaches k within the suppression budget wins; among its
+    # nodes, the one that suppresses fewest rows. A node that fails rules out every node
+    # below it (less general in every quasi-identifier), as k-anonymity only gets harder there.
+    nodes = sorted(
+        itertools.product(*(range(h.top + 1) for h in hierarchies)), key=lambda n: (loss(n), n)
+    )
+    failed: list[tuple[int, ...]] = []
+    best: tuple[tuple[int, ...], int, pa.Array] | None = None
+    for node in nodes:
+        if best is not None and loss(node) > loss(best[0]) + 1e-9:
+            break
+        if any(all(a <= b for a, b in zip(node, bad, strict=True)) for bad in failed):
+            continue
+        quasi = pa.table(
+            {h.output: column(h, lvl) for h, lvl in zip(hierarchies, node, strict=True)}
+        )
+        node_sizes = class_sizes(quasi, outputs)
+        small_rows = pc.sum(pc.less(node_sizes, k)).as_py() or 0
+        if small_rows > allowed:
+            failed.append(node)
+        elif best is None or small_rows < best[1]:
+            best = (node, small_rows, node_sizes)
+    # Withholding every quasi-identifier leaves one combination of all rows (≥ k), so some
+    # node always qualifies.
+    assert best is not None
+    chosen, _, sizes = best
+    level = dict(zip((h.column for h in hierarchies), chosen, strict=True))
+    released = payload
+    for h in hierarchies:
+        released = released.append_column(h.output, column(h, level[h.column]))
+    small = pc.less(sizes, k)
     released = released.filter(pc.invert(small))
     sizes = pc.filter(sizes, pc.invert(small))
     achieved = pc.min(sizes).as_py() if released.num_rows else 0
