@@ -75,11 +75,19 @@ def test_contract_command_reaches_top3_target_on_the_question_set():
     assert _hit_rate(questions, answers) >= 0.9
 
 
-def test_held_out_questions_written_after_the_synonyms_were_frozen():
+def test_held_out_questions_nothing_was_tuned_on():
+    # Written after the synonym map and weights were frozen, and never used to change them
+    # (docs/policy.md, "Evaluation"): the honest estimate, below the tuning set's figure.
     questions = _lines(HOLDOUT.read_text(encoding="utf-8"))
     result = runner.invoke(app, ["policy", "search", "--queries", str(HOLDOUT), "--top", "3"])
     assert result.exit_code == 0, result.stderr
-    assert _hit_rate(questions, _lines(result.stdout)) >= 0.8
+    plain = SearchEngine(policy_documents(default_library()), synonyms={}, dense_weight=0.0)
+    baseline = [
+        {"q": q["q"], "results": [{"id": h.id} for h in plain.search(q["q"], 3)]} for q in questions
+    ]
+    engine_rate = _hit_rate(questions, _lines(result.stdout))
+    assert engine_rate >= 0.75
+    assert engine_rate > _hit_rate(questions, baseline)
 
 
 def test_synonyms_beat_plain_bm25_on_the_question_set():
