@@ -36,12 +36,14 @@ bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmark
 	$(BIN)/python bench/bench_linkage.py --residents 200000
 	$(BIN)/python bench/bench_online_link.py --residents 100000
 	$(BIN)/python bench/bench_forecast.py
+	$(BIN)/python bench/bench_demand_forecast.py
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_allocate.py
 	$(BIN)/python bench/bench_recommend.py
 	$(BIN)/python bench/bench_cf.py --residents 100000
 	$(BIN)/python bench/bench_booking.py
 	$(BIN)/python bench/bench_policy_search.py
+	$(BIN)/python bench/bench_monitoring_alerts.py
 	$(BIN)/python bench/bench_did.py
 
 docs: venv  ## refresh the README screenshot from a real browser

@@ -34,7 +34,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from carematch.rules import FeatureDictionary, Rule, RuleError, load_rule
@@ -180,16 +182,17 @@ def check_readings(raw: pa.Table) -> CheckedReadings:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
     table = pa.table(
         {
-            "row": pa.array(range(1, raw.num_rows + 1), pa.int64()),
+            "row": pa.array(np.arange(1, raw.num_rows + 1, dtype=np.int64)),
             **{name: raw.column(name).cast(pa.string()) for name in READING_COLUMNS},
         }
     )
     con = _connect()
     try:
         con.register("raw", table)
-        con.execute(
+        # One pass; DuckDB keeps the input's order for a plain projection, and Arrow splits the
+        # result (two queries over a temporary table cost twice the scan).
+        checked = con.sql(
             f"""
-            CREATE TEMP TABLE checked AS
             WITH t AS (
                 SELECT row, person_id, measured_at, sbp, dbp,
                        trim(person_id) AS pid, trim(measured_at) AS ts,
@@ -198,10 +201,10 @@ def check_readings(raw: pa.Table) -> CheckedReadings:
             ), v AS (
                 SELECT *,
                        CASE WHEN regexp_full_match(coalesce(ts, ''), '{ISO_DATETIME}')
-                            THEN TRY_STRPTIME(substr(ts, 1, 10), '%Y-%m-%d')::DATE END AS day
+                            THEN TRY_CAST(substr(ts, 1, 10) AS DATE) END AS day
                 FROM t
             )
-            SELECT *,
+            SELECT row, pid, ts, day, s, d, person_id, measured_at, sbp, dbp,
                 CASE
                     WHEN pid IS NULL OR pid = '' THEN 'person_id is empty'
                     WHEN length(pid) > {MAX_PERSON_ID} THEN 'person_id is longer than 64'
@@ -215,21 +218,15 @@ def check_readings(raw: pa.Table) -> CheckedReadings:
                 END AS reason
             FROM v
             """
-        )
-        readings = con.sql(
-            """
-            SELECT row, pid AS person_id, ts AS measured_at, day, s AS sbp, d AS dbp
-            FROM checked WHERE reason IS NULL ORDER BY row
-            """
-        ).to_arrow_table()
-        rejected = con.sql(
-            """
-            SELECT row, reason, person_id, measured_at, sbp, dbp
-            FROM checked WHERE reason IS NOT NULL ORDER BY row
-            """
         ).to_arrow_table()
     finally:
         con.close()
+    good = pc.is_null(checked.column("reason"))
+    readings = checked.filter(good).select(["row", "pid", "ts", "day", "s", "d"])
+    readings = readings.rename_columns(["row", "person_id", "measured_at", "day", "sbp", "dbp"])
+    rejected = checked.filter(pc.invert(good)).select(
+        ["row", "reason", "person_id", "measured_at", "sbp", "dbp"]
+    )
     return CheckedReadings(readings=readings, rejected=rejected)
 
 
@@ -239,30 +236,21 @@ def _rule_steps(rule: AlertRule) -> str:
     k = rule.consecutive_days
     rule_id = rule.id.replace("'", "''")
     return f"""
-        WITH reading AS (                     -- each reading: does it meet the condition?
-            SELECT person_id, day, ({condition}) AS high FROM readings
-        ), person_day AS (                    -- each day with readings: high if any reading is
-            SELECT person_id, day, bool_or(high) AS high FROM reading GROUP BY person_id, day
-        ), breaks AS (                        -- a streak starts on a high day after a non-high
-            SELECT *,                         -- day, a missing day or the person's first day
-                CASE WHEN high
-                      AND lag(high) OVER w
-                      AND lag(day) OVER w = day - INTERVAL 1 DAY
-                     THEN 0 ELSE 1 END AS starts
-            FROM person_day WINDOW w AS (PARTITION BY person_id ORDER BY day)
-        ), streaks AS (
-            SELECT *, sum(starts) OVER (PARTITION BY person_id ORDER BY day
-                                        ROWS UNBOUNDED PRECEDING) AS streak
-            FROM breaks
-        ), numbered AS (
-            SELECT *,
-                row_number() OVER (PARTITION BY person_id, streak ORDER BY day) AS nth,
-                min(day) OVER (PARTITION BY person_id, streak) AS streak_start,
-                max(day) OVER (PARTITION BY person_id, streak) AS streak_end
-            FROM streaks
+        WITH person_day AS (          -- each day with readings: high when any reading meets it
+            SELECT person_id, day, bool_or({condition}) AS high
+            FROM readings GROUP BY person_id, day
+        ), high_day AS (              -- consecutive high days share day − rank (gaps and
+            SELECT person_id, day,    -- islands): a normal or a missing day breaks the island
+                (day - DATE '2000-01-01')
+                - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island
+            FROM person_day WHERE high
+        ), streak AS (
+            SELECT person_id, min(day) AS streak_start, max(day) AS streak_end
+            FROM high_day GROUP BY person_id, island HAVING count(*) >= {k}
         )
-        SELECT person_id, '{rule_id}' AS rule, day AS alert_date, streak_start, streak_end
-        FROM numbered WHERE high AND nth = {k}
+        SELECT person_id, '{rule_id}' AS rule,
+               CAST(streak_start + {k - 1} AS DATE) AS alert_date, streak_start, streak_end
+        FROM streak
     """
 
 
