@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 from pathlib import Path
@@ -222,3 +223,27 @@ def test_results_are_sorted_by_score_and_at_most_top(query: str, top: int):
     assert scores == sorted(scores, reverse=True)
     assert len({h.id for h in hits}) == len(hits)
     assert all(h.score > 0 for h in hits)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    query=st.sampled_from(["瘫痪在床护理能报吗", "打疫苗", "看病贵怎么办", "降压药", "体检"]),
+    age=st.integers(min_value=0, max_value=100),
+    disability=st.integers(min_value=0, max_value=4),
+    top=st.integers(min_value=1, max_value=10),
+)
+def test_for_a_known_asker_eligible_come_first_then_by_score(
+    query: str, age: int, disability: int, top: int
+):
+    library = default_library()
+    values = {"age": age, "disability_level": disability, "insurance": "employee"}
+    verdicts = {v.policy.id: v for v in person_verdicts(library, values, [], date(2026, 6, 1))}
+    hits = search_policies(library, query, top, verdicts)
+    assert len(hits) <= top
+    for before, after in itertools.pairwise(hits):
+        assert before.eligible >= after.eligible  # type: ignore[operator]
+        if before.eligible == after.eligible:
+            assert before.score >= after.score
+    for hit in hits:
+        assert hit.eligible == verdicts[hit.id].eligible
+        assert hit.why is not None and hit.why["rule"] == library[hit.id].eligibility
