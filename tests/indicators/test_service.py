@@ -336,3 +336,33 @@ def test_upgraded_database_matches_the_models_and_0023_downgrades(env):
     assert not TABLES & set(inspect(get_engine()).get_table_names())
     command.upgrade(config, "head")
     assert _diff() == []
+
+
+def test_the_cli_refreshes_months_and_lists_values_and_warnings(sqlite_env, city: Path):
+    from typer.testing import CliRunner
+
+    from carematch.cli import app
+
+    day = date.fromisoformat(json.loads((city / "manifest.json").read_text())["as_of"])
+    with session_scope() as session:
+        load_regions(session, city / "regions.csv")
+        for source in SOURCES:
+            ingest_file(session, source, city / f"{source}.csv")
+        build_persons_exact(session)
+    runner = CliRunner()
+    refreshed = runner.invoke(
+        app, ["indicators", "refresh", "--period", "2026-06", "--months", "2", "--no-notify"]
+    )
+    assert refreshed.exit_code == 0, refreshed.stderr
+    summaries = [json.loads(line) for line in refreshed.stdout.splitlines()]
+    assert [s["period"] for s in summaries] == ["2026-05", "2026-06"]
+    assert summaries[1]["as_of"] == day.isoformat() and summaries[1]["points"] > 0
+    listed = runner.invoke(app, ["indicators", "list", "--region", D1, "--period", "2026-05"])
+    assert listed.exit_code == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert rows and {r["region_code"] for r in rows} == {D1}
+    assert {r["period"] for r in rows} == {"2026-05"}
+    bad = runner.invoke(app, ["indicators", "list", "--disaggregation", "religion"])
+    assert bad.exit_code == 2 and "disaggregation" in bad.stderr
+    warned = runner.invoke(app, ["indicators", "warnings"])
+    assert warned.exit_code == 0 and "warning(s)" in warned.stderr
