@@ -45,6 +45,7 @@ bench: venv  ## benchmarks; each prints one JSON line and updates docs/benchmark
 	$(BIN)/python bench/bench_policy_search.py
 	$(BIN)/python bench/bench_monitoring_alerts.py
 	$(BIN)/python bench/bench_did.py
+	$(BIN)/python bench/bench_indicators.py
 
 docs: venv  ## refresh the README screenshot from a real browser
 	CAREMATCH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot -p no:xdist
