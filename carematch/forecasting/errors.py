@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from carematch.core.errors import Forbidden, InvalidInput, NotFound
+from carematch.core.errors import InvalidInput, NotFound
 
 
 class SeriesNotFound(NotFound):
-    """No demand at all for this district × service inside the caller's jurisdiction."""
+    """No demand for this district × service inside the caller's jurisdiction (or a district
+    outside it: the same answer, so nothing leaks)."""
 
     type = "/problems/forecasting/series-not-found"
-
-
-class OutsideJurisdiction(Forbidden):
-    """A district the caller's jurisdiction does not reach."""
-
-    type = "/problems/forecasting/outside-jurisdiction"
 
 
 class BadForecastRequest(InvalidInput):

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from carematch.core.clock import CITY_TZ, city_today
-from carematch.forecasting.errors import BadForecastRequest, OutsideJurisdiction, SeriesNotFound
+from carematch.forecasting.errors import BadForecastRequest, SeriesNotFound
 from carematch.forecasting.forecast import SeriesForecast, forecast_series
 from carematch.forecasting.holidays import monday_of
 from carematch.forecasting.series import WeeklySeries
@@ -201,13 +201,15 @@ def series_view(
     if len(district) != DISTRICT_DIGITS or not district.isdigit():
         raise BadForecastRequest(f"district must be a 6-digit district code, not {district!r}")
     jurisdiction = principal.jurisdiction
-    # Inside the caller's area, or the district holding it (then only the caller's part counts).
+    missing = SeriesNotFound(f"no demand for {service!r} in district {district} in your area")
+    # Inside the caller's area, or the district holding it (then only the caller's part
+    # counts). Outside it the answer is the same 404 as for no data: nothing leaks.
     if not (within(district, jurisdiction) or within(jurisdiction, district)):
-        raise OutsideJurisdiction(f"district {district} is outside your jurisdiction")
+        raise missing
     until = last_complete_week(as_of or city_today())
     found = weekly_series(_arrivals(session, principal, district), until)
     series = found.get((district, service))
     if series is None:
-        raise SeriesNotFound(f"no demand for {service!r} in district {district}")
+        raise missing
     result = forecast_series(series.weeks, series.values, horizon)
     return SeriesView(district, service, series, result)

@@ -127,10 +127,11 @@ def test_the_series_has_the_hand_counted_history_and_refusals_are_clear(world, c
     assert client.get(hotspots).status_code == 401
     assert _get(client, "doctor_d1", hotspots).status_code == 403
     outside = _get(client, "official_d1", series, district=D2, service=RISING)
-    assert outside.status_code == 403
-    assert outside.json()["type"] == "/problems/forecasting/outside-jurisdiction"
     missing = _get(client, "official_d1", series, district=D1, service="no_such_service")
     assert missing.status_code == 404
+    # outside the jurisdiction: the same answer as no data, so nothing leaks
+    assert outside.status_code == 404
+    assert outside.json()["type"] == missing.json()["type"]
     bad = _get(client, "official_d1", series, district="4499", service=RISING)
     assert bad.status_code == 400 and "6-digit" in bad.json()["detail"]
     assert _get(client, "official_d1", hotspots, horizon=27).status_code == 422
