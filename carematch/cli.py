@@ -438,7 +438,10 @@ DEMO_USERS = (
     ("doctor", "doctor", "449901"),
     ("grid", "grid_worker", "449901001001"),
     ("vaccinator", "vaccinator", "449901"),
+    ("civil", "civil_affairs", "449900"),
 )
+# The demo's relief fund (防返贫救助基金) starts with this much, so cases can be paid at once.
+DEMO_RELIEF_FUND = "500000.00"
 DEMO_PASSWORD = "carematch-demo"
 # The demo's resident account: an older person of 白云区 with open needs, so that the portal
 # shows something to book (the elderly mode's one-tap button) from the first sign-in.
@@ -472,6 +475,11 @@ def _ensure_demo(residents: int) -> None:
             person = _demo_resident_person(session)
             if person is not None:
                 create_user(session, DEMO_RESIDENT, "resident", DEMO_PASSWORD, person_id=person)
+    with session_scope() as session:
+        from carematch.relief.service import deposit, fund
+
+        if fund(session).total == 0:
+            deposit(session, "demo", DEMO_RELIEF_FUND, "演示城市年度防返贫救助资金")
     with session_scope() as session:
         # A week of slots from the providers' hours (idempotent: existing slots are kept).
         from carematch.booking.service import generate_slots

@@ -1,8 +1,11 @@
 """Use cases of matching: recommend providers for a person's demands.
 
 The person's place is their community's centre (the registry geocodes communities, not
-homes); candidates come from the service map; the recommender ranks them. Until the policy
-issue computes benefits, the cost of an option is its price; until bookings and ratings are
+homes); candidates come from the service map; the recommender ranks them. For a person, the
+cost of an option is what they can expect to pay: nothing for a service a free-service policy
+they are eligible for covers, else the provider's price through every benefit the policy
+library gives them (:func:`carematch.policy.stacking.service_cost`); from a bare point, with no
+person, it is the price. Until bookings and ratings are
 stored, the slot is derived from opening hours and the provider's wait, and every provider
 starts from the same satisfaction prior (say so on the page).
 
@@ -70,6 +73,8 @@ class Choice:
     slot: str
     reason: str
     scores: dict[str, float]
+    out_of_pocket: float | None = None
+    """Yuan the person can expect to pay (the cost objective); the price from a bare point."""
 
 
 @dataclass
@@ -146,6 +151,7 @@ def recommend_for_person(
         return PersonRecommendations(person_id, None, None, [])
     lat, lon = person_location(session, person.community_code)
     when = at or utcnow()
+    costs = _person_costs(session, person_id, when)
     out = []
     for code, tags in wanted.items():
         needs = tuple(sorted({n for t in tags if t in library.tags for n in library.tags[t].needs}))
@@ -160,6 +166,7 @@ def recommend_for_person(
             at=when,
             limit=limit,
             person_id=person_id,
+            cost=costs(code),
         )
         entry.tags = tags
         out.append(entry)
@@ -213,6 +220,7 @@ def _recommend_at(
     at: datetime | None = None,
     limit: int = 5,
     person_id: str | None = None,
+    cost: Callable[[Option], float] | None = None,
 ) -> ServiceRecommendation:
     """:func:`recommend_at`, with the person's CF scores blended in when a person is given.
 
@@ -256,7 +264,7 @@ def _recommend_at(
         if person_id is not None
         else None
     )
-    result = recommend(demand, options, weights=weights, cf=cf)
+    result = recommend(demand, options, weights=weights, cf=cf, cost=cost)
     entry.weights = dict(result.weights)
     for item in result.ranking[:limit]:
         provider = snapshot.providers[item.provider_id]
@@ -275,9 +283,47 @@ def _recommend_at(
                 slot=item.slot.isoformat(),
                 reason=format_reason(item.reason, gettext),
                 scores={k: round(v, 4) for k, v in item.scores.items()},
+                out_of_pocket=round(item.objectives.cost, 2),
             )
         )
     return entry
+
+
+def _person_costs(
+    session: Session, person_id: str, when: datetime
+) -> Callable[[str], Callable[[Option], float] | None]:
+    """For each service, the person's expected out-of-pocket of an option (benefit stacking).
+
+    The features are computed online by profiling's pipeline, without a second audit entry:
+    :func:`recommend_for_person` has audited the read. A person the pipeline cannot profile
+    is charged the price, as before the library knew benefits.
+    """
+    from carematch.core.clock import city_today
+    from carematch.policy.library import benefit_library
+    from carematch.policy.service import library_on
+    from carematch.policy.stacking import free_services, service_cost
+    from carematch.profiling.service import features_for
+
+    day = city_today(when)
+    rows = features_for(session, [person_id], day).to_pylist()
+    if not rows:
+        return lambda service: None
+    features = dict(rows[0])
+    conditions = [str(c) for c in (features.pop("conditions", None) or []) if c]
+    library = library_on(session, day, base=benefit_library())
+    free = free_services(library, features, conditions, as_of=day)
+
+    def for_service(service: str) -> Callable[[Option], float]:
+        def cost(option: Option) -> float:
+            return float(
+                service_cost(
+                    library, service, option.price, features, conditions, as_of=day, free=free
+                )
+            )
+
+        return cost
+
+    return for_service
 
 
 def as_json(recommendations: PersonRecommendations) -> dict[str, Any]:

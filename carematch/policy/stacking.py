@@ -221,3 +221,47 @@ def stack_for_person(
     """
     ids = eligible_ids(library, features, conditions, as_of=as_of)
     return stack(stage_policies(library.values()), total, ids, stages=stages)
+
+
+def service_cost(
+    library: PolicyLibrary,
+    service: str,
+    price: Decimal | float | int | str,
+    features: Mapping[str, Any],
+    conditions: Iterable[str] = (),
+    *,
+    as_of: date | None = None,
+    free: Iterable[str] | None = None,
+) -> Decimal:
+    """What a person can expect to pay for one service at a price (matching's cost objective).
+
+    Nothing when a ``free_service`` policy the person is eligible for lists the service (the
+    free check-up, vaccines of the programme …); otherwise the price through every benefit the
+    person has (:func:`stack_for_person`).
+
+    Args:
+        free: the services the person's free-service policies cover, when the caller has
+            worked them out already (one person, many options); computed here otherwise.
+    """
+    if free is None:
+        free = free_services(library, features, conditions, as_of=as_of)
+    if service in set(free):
+        return Decimal("0.00")
+    return stack_for_person(library, price, features, conditions, as_of=as_of).out_of_pocket
+
+
+def free_services(
+    library: PolicyLibrary,
+    features: Mapping[str, Any],
+    conditions: Iterable[str] = (),
+    *,
+    as_of: date | None = None,
+) -> set[str]:
+    """The services some free-service policy the person is eligible for carries out."""
+    from carematch.policy.eligibility import person_verdicts
+
+    free_policies = PolicyLibrary(p for p in library.values() if p.benefit.kind == "free_service")
+    verdicts = person_verdicts(
+        free_policies, features, [c for c in conditions if c], as_of or date.today()
+    )
+    return {code for v in verdicts if v.eligible for code in v.policy.services}

@@ -105,3 +105,24 @@ def test_person_recommendations_follow_roles_and_jurisdiction(client, registry, 
     assert outside.status_code == 404
     resident = client.get(url, headers=token(client, "resident1"))
     assert resident.status_code == 403
+
+
+def test_a_persons_options_cost_what_their_benefits_leave_them(client, registry, tmp_path):
+    """The cost objective is the person's expected out-of-pocket (benefit stacking): the local
+    resident's public-health policy (P-PHS-PERMIT) makes the prenatal check free, while the
+    migrant without a residence permit pays the price (under the basic-insurance deductible)."""
+    people = build_two_districts(tmp_path)
+    admin = token(client, "admin1")
+
+    def costs(person: str) -> list[float]:
+        response = client.get(
+            f"/api/v1/persons/{person}/recommendations",
+            params={"service": "prenatal_check"},
+            headers=admin,
+        )
+        assert response.status_code == 200, response.text
+        return [c["out_of_pocket"] for c in response.json()["services"][0]["choices"]]
+
+    local, migrant = costs(people.person_d2), costs(people.person_d1)
+    assert local and all(cost == 0 for cost in local)
+    assert migrant and any(cost > 0 for cost in migrant)

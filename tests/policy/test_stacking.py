@@ -29,7 +29,13 @@ from carematch.policy.library import (
     feature_dictionary,
     parse_library,
 )
-from carematch.policy.stacking import stack, stack_for_person, stage_of, stage_policies
+from carematch.policy.stacking import (
+    service_cost,
+    stack,
+    stack_for_person,
+    stage_of,
+    stage_policies,
+)
 from carematch.rules import load_rule
 
 LIBRARY = benefit_library()
@@ -365,3 +371,31 @@ def test_more_benefits_never_raise_out_of_pocket(parts, bill, data):
 
     assert with_all.out_of_pocket <= with_fewer.out_of_pocket
     assert Decimal(0) <= with_all.out_of_pocket <= with_all.total
+
+
+# --- the cost objective of matching ---------------------------------------------------------
+
+
+def test_a_free_service_the_person_is_eligible_for_costs_nothing():
+    older = {"age": 70, "hukou": "local", "insurance": "resident", "household_status": "general"}
+
+    # P-ELDER-CHECKUP (free, 65+, local) lists elderly_checkup
+    assert service_cost(LIBRARY, "elderly_checkup", 200, older) == Decimal("0.00")
+    # a 45-year-old migrant without a residence permit is not covered by P-PHS-PERMIT either:
+    # the price, 200, is under the 600 deductible and nothing else applies
+    younger = {**older, "age": 45, "hukou": "migrant", "has_residence_permit": False}
+    assert service_cost(LIBRARY, "elderly_checkup", 200, younger) == Decimal("200.00")
+
+
+def test_a_priced_service_goes_through_the_persons_benefits():
+    poor = {
+        "age": 50,
+        "hukou": "local",
+        "insurance": "resident",
+        "household_status": "min_allowance",
+    }
+    general = {**poor, "household_status": "general"}
+
+    # 45 under the deductible; minimum allowance assistance pays 70 % → 13.50
+    assert service_cost(LIBRARY, "general_outpatient", 45, poor) == Decimal("13.50")
+    assert service_cost(LIBRARY, "general_outpatient", 45, general) == Decimal("45.00")

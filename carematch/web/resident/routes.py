@@ -148,6 +148,7 @@ def _offer_view(offer: Offer, locale: str) -> dict[str, Any]:
         "provider": i18n.localized_name(offer.choice.name, offer.choice.name_en, locale),
         "reason": offer.choice.reason,
         "distance_km": offer.choice.distance_km,
+        "out_of_pocket": offer.choice.out_of_pocket,
         "when": when_text(offer.slot.starts_at),
         "slot_id": offer.slot.id,
         "demand_id": offer.demand_id,
