@@ -33,12 +33,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from scipy import stats
 
 DEFAULT_LEVEL = 0.95
+# One value per observation: a list, or a numpy array.
+Column: TypeAlias = Sequence[Any] | np.ndarray
 
 
 class DidInputError(ValueError):
@@ -78,9 +80,7 @@ class DidResult:
         return out
 
 
-def _arrays(
-    outcome: Sequence[float], log_outcome: bool, *columns: Sequence[Any]
-) -> tuple[np.ndarray, ...]:
+def _arrays(outcome: Column, log_outcome: bool, *columns: Column) -> tuple[np.ndarray, ...]:
     y = np.asarray(outcome, dtype=float)
     n = len(y)
     if any(len(c) != n for c in columns):
@@ -133,10 +133,10 @@ def _cluster_fit(
 
 
 def did_2x2(
-    outcome: Sequence[float],
-    treated: Sequence[Any],
-    post: Sequence[Any],
-    unit: Sequence[Any] | None = None,
+    outcome: Column,
+    treated: Column,
+    post: Column,
+    unit: Column | None = None,
     *,
     log_outcome: bool = False,
     level: float = DEFAULT_LEVEL,
@@ -185,11 +185,11 @@ def did_2x2(
 
 
 def did_panel(
-    outcome: Sequence[float],
-    unit: Sequence[Any],
-    period: Sequence[Any],
-    treated: Sequence[Any],
-    post: Sequence[Any],
+    outcome: Column,
+    unit: Column,
+    period: Column,
+    treated: Column,
+    post: Column,
     *,
     log_outcome: bool = False,
     level: float = DEFAULT_LEVEL,
@@ -254,11 +254,11 @@ def did_panel(
 
 
 def did(
-    outcome: Sequence[float],
-    unit: Sequence[Any],
-    period: Sequence[Any],
-    treated: Sequence[Any],
-    post: Sequence[Any],
+    outcome: Column,
+    unit: Column,
+    period: Column,
+    treated: Column,
+    post: Column,
     *,
     log_outcome: bool = False,
     level: float = DEFAULT_LEVEL,

@@ -15,10 +15,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from carematch.api.deps import Limit, Offset, SessionDep
 from carematch.indicators import funds_service as service
-from carematch.indicators.funds_models import PROJECT_STATES, SpecialFundProject
+from carematch.indicators.funds_models import (
+    PROJECT_STATES,
+    SpecialFundBudget,
+    SpecialFundProject,
+)
 from carematch.indicators.funds_schemas import (
     BudgetLinePublic,
     BudgetProposalPublic,
@@ -104,7 +109,7 @@ def budget(session: SessionDep, principal: Official, body: BudgetRequest) -> Bud
     )
 
 
-def _budget_public(budget, committed: int) -> FundBudgetPublic:  # type: ignore[no-untyped-def]
+def _budget_public(budget: SpecialFundBudget, committed: int) -> FundBudgetPublic:
     return FundBudgetPublic(
         id=budget.id,
         name=budget.name,
@@ -140,7 +145,7 @@ def list_budgets(session: SessionDep, principal: Applicant) -> FundBudgetsPublic
     )
 
 
-def _project_public(session, project: SpecialFundProject) -> ProjectPublic:  # type: ignore[no-untyped-def]
+def _project_public(session: Session, project: SpecialFundProject) -> ProjectPublic:
     indicators, reviews = service.project_detail(session, project)
     return ProjectPublic(
         id=project.id,

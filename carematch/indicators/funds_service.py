@@ -84,8 +84,11 @@ def _literacy(session: Session) -> pa.Table:
     """Surveyed persons and whether any survey found basic health literacy (健康素养)."""
     from carematch.identity.service import persons_with_attribute
 
-    literate = persons_with_attribute(session, "survey", "health_literacy", {True})
-    surveyed = persons_with_attribute(session, "survey", "health_literacy", {True, False})
+    # The survey stores literacy as a JSON boolean; the lookup compares values as stored.
+    yes: Any = {True}
+    either: Any = {True, False}
+    literate = persons_with_attribute(session, "survey", "health_literacy", yes)
+    surveyed = persons_with_attribute(session, "survey", "health_literacy", either)
     people = sorted(surveyed)
     return pa.table(
         {

@@ -148,16 +148,21 @@ def risk_index(
     raws = [c.raw() for c in communities]
     fill: dict[str, float] = {}
     for name in COMPONENTS:
-        known = [(r[name], c.population) for r, c in zip(raws, communities, strict=True)]
-        known = [(v, p) for v, p in known if v is not None]
+        known: list[tuple[float, int]] = [
+            (value, c.population)
+            for r, c in zip(raws, communities, strict=True)
+            if (value := r[name]) is not None
+        ]
         people = sum(p for _, p in known)
         if people:
-            fill[name] = sum(v * p for v, p in known) / people  # type: ignore[operator]
+            fill[name] = sum(v * p for v, p in known) / people
         elif known:
-            fill[name] = sum(v for v, _ in known) / len(known)  # type: ignore[misc]
+            fill[name] = sum(v for v, _ in known) / len(known)
         else:
             fill[name] = 0.0
-    filled = [{n: (r[n] if r[n] is not None else fill[n]) for n in COMPONENTS} for r in raws]
+    filled: list[dict[str, float]] = [
+        {n: value if (value := r[n]) is not None else fill[n] for n in COMPONENTS} for r in raws
+    ]
     bounds = {
         n: (min(f[n] for f in filled), max(f[n] for f in filled)) if filled else (0.0, 0.0)
         for n in COMPONENTS
