@@ -180,7 +180,9 @@ def list_proposals(
     """Demand tags no eligible policy covers, per community, most persons first."""
     found = proposals.proposals(session, region=area(principal, region), min_count=min_count)
     page = found[offset : offset + limit]
-    return ProposalsPublic(items=[ProposalPublic(**p.as_dict()) for p in page], total=len(found))
+    return ProposalsPublic(
+        items=[ProposalPublic.model_validate(p.as_dict()) for p in page], total=len(found)
+    )
 
 
 @router.post("/policy-sandbox", response_model=None)

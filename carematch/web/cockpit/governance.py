@@ -350,7 +350,7 @@ def new_hearing_page(
 ) -> HTMLResponse:
     """The form to open a hearing: the draft (from a policy in force, then edited)."""
     library = policy_service.library_on(session, city_today())
-    draft = policy_yaml(library[source].as_dict()) if source in library else ""
+    draft = policy_yaml(library[source].as_dict()) if source and source in library else ""
     form = {
         "draft": draft,
         "summary": "",
@@ -611,7 +611,7 @@ def sandbox_page(
 ) -> HTMLResponse:
     """The sandbox form: paste a draft or start from a policy in force, pick the area."""
     library = policy_service.library_on(session, city_today())
-    draft = policy_yaml(library[source].as_dict()) if source in library else ""
+    draft = policy_yaml(library[source].as_dict()) if source and source in library else ""
     return _sandbox_page(request, session, principal, {"draft": draft, "region": ""})
 
 
