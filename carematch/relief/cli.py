@@ -138,6 +138,6 @@ def balance_command() -> None:
     _ready()
     with session_scope() as session:
         view = fund(session, limit=10)
-        out = {"balance": float(view.balance), "entries": view.total}
+        out: dict[str, Any] = {"balance": float(view.balance), "entries": view.total}
         out["latest"] = entries_of(view.entries)
     _echo(out)
