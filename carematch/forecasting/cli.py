@@ -82,7 +82,10 @@ def forecast_command(
     methods: Counter[str] = Counter()
     with _progress(len(found)) as advance:
         for item in found:
-            result = forecast_series(item.weeks, item.values, horizon, method)
+            try:
+                result = forecast_series(item.weeks, item.values, horizon, method)
+            except ValueError as exc:
+                raise _fail(f"series {item.series_id!r}: {exc}") from None
             methods[result.method] += 1
             results.append((item.series_id, result))
             advance()

@@ -117,7 +117,10 @@ def forecast_series(
     if not weeks or len(weeks) != len(values):
         raise ValueError("need one value per week and at least one week")
     y = np.asarray(values, dtype=float)
-    ahead = future_weeks(weeks[-1], horizon)
+    try:
+        ahead = future_weeks(weeks[-1], horizon)
+    except OverflowError:
+        raise ValueError(f"{horizon} weeks after {weeks[-1]} run past the calendar's end") from None
     chosen = choose_method(len(y), method)
     counts = bool(np.all(y >= 0))
     z = np.log1p(y) if counts else y

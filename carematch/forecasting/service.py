@@ -33,6 +33,7 @@ MIN_HISTORY_WEEKS = 8  # a hot spot needs some history to rise from
 MIN_WEEKLY_VOLUME = 1.0  # below this recent weekly mean, a relative rise is noise
 HORIZONS = range(1, 27)
 RANKS = ("absolute", "relative")
+EARLIEST = date(2000, 1, 10)  # the Spring Festival table starts in 2000
 Key = tuple[str, str]
 
 
@@ -70,9 +71,17 @@ class SeriesView:
     forecast: SeriesForecast
 
 
-def last_complete_week(as_of: date) -> date:
-    """The Monday of the last full week before the week holding ``as_of``."""
-    return monday_of(as_of) - timedelta(weeks=1)
+def last_complete_week(as_of: date | None = None) -> date:
+    """The Monday of the last full week before the week holding ``as_of`` (default: today).
+
+    ``as_of`` lies between :data:`EARLIEST` and today: weeks that have not happened have no
+    demand to count (and a far-off day would make a long series of empty weeks).
+    """
+    today = city_today()
+    day = as_of or today
+    if not EARLIEST <= day <= today:
+        raise BadForecastRequest(f"as_of must be between {EARLIEST} and today ({today})")
+    return monday_of(day) - timedelta(weeks=1)
 
 
 def _city_day(at: datetime) -> date:
@@ -142,7 +151,7 @@ def hotspots(
     _check_horizon(horizon)
     if rank not in RANKS:
         raise BadForecastRequest(f"rank must be one of {', '.join(RANKS)}, not {rank!r}")
-    until = last_complete_week(as_of or city_today())
+    until = last_complete_week(as_of)
     found = []
     for (district, service), series in weekly_series(_arrivals(session, principal), until).items():
         if len(series.weeks) < MIN_HISTORY_WEEKS:
@@ -206,7 +215,7 @@ def series_view(
     # counts). Outside it the answer is the same 404 as for no data: nothing leaks.
     if not (within(district, jurisdiction) or within(jurisdiction, district)):
         raise missing
-    until = last_complete_week(as_of or city_today())
+    until = last_complete_week(as_of)
     found = weekly_series(_arrivals(session, principal, district), until)
     series = found.get((district, service))
     if series is None:

@@ -90,3 +90,21 @@ def test_the_holiday_aware_model_beats_seasonal_naive_by_fifteen_percent():
     assert improvement(scores["auto"], scores["snaive"]) >= 0.15
     # and its 80 % interval covers roughly 80 % of what happened
     assert 0.65 <= scores["auto"].coverage80 <= 0.95
+
+
+def test_the_festival_dip_moves_with_the_lunar_calendar_where_seasonal_naive_repeats_last_year():
+    # Given series whose history ends in June 2026 (festival of 2026: 17 February)
+    frame = spring_festival_series(4, 4.0, seed=21)
+    hits = 0
+    for series in frame_to_series(frame):
+        # When both forecast 40 weeks, into the festival of 2027 (6 February)
+        model = forecast_series(series.weeks, series.values, 40)
+        naive = forecast_series(series.weeks, series.values, 40, "snaive")
+        window = [k for k, w in enumerate(model.weeks) if date(2027, 1, 4) <= w <= date(2027, 3, 8)]
+        low_model = model.weeks[min(window, key=lambda k: model.forecast[k])]
+        low_naive = naive.weeks[min(window, key=lambda k: naive.forecast[k])]
+        # Then the model's lowest week is the festival's (1 or 8 February 2027) and seasonal
+        # naive's is 2026's festival week a year on (15 February)
+        hits += low_model in (date(2027, 2, 1), date(2027, 2, 8))
+        assert low_naive == date(2027, 2, 15)
+    assert hits == 4

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carematch.cli import app
+from carematch.forecasting.series import parse_series
 from carematch.forecasting.synthetic import spring_festival_series
 
 runner = CliRunner()
@@ -136,3 +140,43 @@ def test_missing_file_and_bad_horizon_are_refused(tmp_path):
     series = write(tmp_path / "s.csv", "series_id,week,value\nA,2026-01-05,3\n")
     assert run(series, out, 0).exit_code == 2
     assert not out.exists()
+
+
+def test_a_horizon_past_the_calendars_end_is_refused_not_a_traceback(tmp_path):
+    series = write(tmp_path / "s.csv", "series_id,week,value\nA,9999-12-20,3\nA,9999-12-27,4\n")
+    result = run(series, tmp_path / "f.csv", 4)
+    assert result.exit_code == 2
+    assert "series 'A'" in result.stderr and "calendar's end" in result.stderr
+    assert not (tmp_path / "f.csv").exists()
+
+
+@settings(max_examples=40)
+@given(
+    st.dictionaries(
+        st.text(alphabet="ABCxyz09_-中", min_size=1, max_size=6),
+        st.tuples(
+            st.integers(min_value=0, max_value=600),
+            st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_well_formed_file_reads_back_as_written(found):
+    # Given series with consecutive Mondays in any row order
+    rows = []
+    for series_id, (offset, values) in found.items():
+        first = date(2020, 1, 6) + timedelta(weeks=offset)
+        rows += [(series_id, first + timedelta(weeks=k), v) for k, v in enumerate(values)]
+    rows.sort(key=lambda r: (r[1], r[0]))
+    text = "series_id,week,value\n" + "".join(f"{s},{w},{v!r}\n" for s, w, v in rows)
+
+    # When the file is parsed
+    parsed = {s.series_id: s for s in parse_series(io.StringIO(text))}
+
+    # Then every series comes back sorted by week with its values
+    assert set(parsed) == set(found)
+    for series_id, (offset, values) in found.items():
+        first = date(2020, 1, 6) + timedelta(weeks=offset)
+        assert parsed[series_id].weeks == [first + timedelta(weeks=k) for k in range(len(values))]
+        assert parsed[series_id].values == values

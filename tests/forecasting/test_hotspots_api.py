@@ -135,6 +135,10 @@ def test_the_series_has_the_hand_counted_history_and_refusals_are_clear(world, c
     bad = _get(client, "official_d1", series, district="4499", service=RISING)
     assert bad.status_code == 400 and "6-digit" in bad.json()["detail"]
     assert _get(client, "official_d1", hotspots, horizon=27).status_code == 422
+    future = client.get(
+        hotspots, params={"as_of": "9999-12-31"}, headers=token(client, "official_d1")
+    )
+    assert future.status_code == 400 and "as_of must be between" in future.json()["detail"]
 
 
 def test_the_cli_prints_the_top_hot_spots_as_json_lines(sqlite_env, tmp_path):
