@@ -194,10 +194,10 @@ def risk_index_command(as_of: AsOf = None, region: Region = None) -> None:
         typer.echo(json.dumps(row, ensure_ascii=False))
 
 
-def _results(path: Path | None) -> dict[str, float]:
+def _results(path: Path | None) -> dict[str, float] | None:
     """``community,score`` rows: the results score of each community (indicator improvement)."""
     if path is None:
-        return {}
+        return None
     data = _read_panel(path, {"community": "community", "score": "score"})
     try:
         return {c: float(s) for c, s in zip(data["community"], data["score"], strict=True)}
@@ -213,7 +213,11 @@ def budget_command(
     ] = 0.7,
     floor: Annotated[float, typer.Option("--floor", help="index points added to each")] = 10.0,
     results: Annotated[
-        Path | None, typer.Option("--results", help="CSV community,score (results part)")
+        Path | None,
+        typer.Option(
+            "--results",
+            help="CSV community,score for the results part (default: the stored control-rate gain)",
+        ),
     ] = None,
     as_of: AsOf = None,
     region: Region = None,
@@ -233,7 +237,7 @@ def budget_command(
     upgrade()
     try:
         with session_scope() as session:
-            table, lines = budget_proposal(
+            table, lines, source = budget_proposal(
                 session,
                 _cli_principal(),
                 total,
@@ -245,6 +249,11 @@ def budget_command(
             )
     except CareMatchError as bad:
         raise _fail(bad.detail) from None
+    if source.kind == "stored" and source.periods:
+        start, end = source.periods
+        _err.print(f"results part: gain in {source.indicator}, {start} → {end}")
+    elif source.kind == "none":
+        _err.print("results part: no results scores, split by population")
     for line in lines:
         row = {"community": line.community, "name": table.names.get(line.community)}
         typer.echo(json.dumps(row | line.as_dict(), ensure_ascii=False))

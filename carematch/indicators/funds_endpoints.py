@@ -37,6 +37,7 @@ from carematch.indicators.funds_schemas import (
     ProjectPublic,
     ProjectsPublic,
     ProjectSummary,
+    ResultsSourcePublic,
     ReviewCreate,
     ReviewPublic,
     RiskIndexPublic,
@@ -85,7 +86,7 @@ def risk_index(
 @router.post("/indicators/budget", response_model=BudgetProposalPublic)
 def budget(session: SessionDep, principal: Official, body: BudgetRequest) -> BudgetProposalPublic:
     """A budget proposal for the communities of the area; the amounts add up to the total."""
-    table, lines = service.budget_proposal(
+    table, lines, source = service.budget_proposal(
         session,
         principal,
         body.total,
@@ -100,6 +101,9 @@ def budget(session: SessionDep, principal: Official, body: BudgetRequest) -> Bud
         risk_share=body.risk_share,
         floor=body.floor,
         as_of=table.as_of,
+        results_source=ResultsSourcePublic(
+            kind=source.kind, indicator=source.indicator, periods=source.periods
+        ),
         items=[
             BudgetLinePublic(
                 id=line.community, name=table.names.get(line.community), **line.as_dict()

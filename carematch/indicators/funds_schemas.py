@@ -38,8 +38,10 @@ class BudgetRequest(BaseModel):
     risk_share: float = Field(DEFAULT_RISK_SHARE, ge=0, le=1, description="share by risk")
     floor: float = Field(DEFAULT_FLOOR, ge=0, le=100, description="index points added")
     region: str | None = Field(None, max_length=12)
-    results: dict[str, float] = Field(
-        default_factory=dict, description="community → results score (indicator improvement)"
+    results: dict[str, float] | None = Field(
+        None,
+        description="community → results score (indicator improvement); omitted: the gain "
+        "in the stored control rate over the last month; {}: none",
     )
     as_of: date | None = None
 
@@ -56,11 +58,20 @@ class BudgetLinePublic(BaseModel):
     amount: int
 
 
+class ResultsSourcePublic(BaseModel):
+    """Where the results scores came from: ``given``, ``stored`` (indicator series) or ``none``."""
+
+    kind: str
+    indicator: str | None = None
+    periods: tuple[str, str] | None = None
+
+
 class BudgetProposalPublic(BaseModel):
     total: int
     risk_share: float
     floor: float
     as_of: date
+    results_source: ResultsSourcePublic
     items: list[BudgetLinePublic]
 
 

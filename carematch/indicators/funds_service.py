@@ -152,6 +152,63 @@ def risk_table(
     return RiskTable(day, dict(WEIGHTS), scores, _names(session, [s.community for s in scores]))
 
 
+# The results part follows this indicator's gain (percentage points) over the last stored month.
+RESULTS_INDICATOR = "chronic_control_rate"
+
+
+@dataclass(frozen=True)
+class ResultsSource:
+    """Where the results scores came from: given by the caller, the stored series, or none."""
+
+    kind: str
+    indicator: str | None = None
+    periods: tuple[str, str] | None = None
+
+
+def _previous_month(label: str) -> str:
+    year, month = (int(part) for part in label.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+def stored_results(
+    session: Session, area: str | None, communities: Sequence[str]
+) -> tuple[dict[str, float], ResultsSource]:
+    """Each community's gain in the control rate between the last two stored months.
+
+    Read from the indicator series (``indicator_values``, refreshed after every ingest): the
+    latest month's value minus the month before's, in percentage points, for communities with
+    both. Without two months of values there are no results scores (the part then follows
+    population, see :mod:`carematch.indicators.budget`).
+    """
+    from carematch.indicators import repository as indicator_values
+
+    latest = indicator_values.latest_period(session)
+    if latest is None:
+        return {}, ResultsSource("none")
+    previous = _previous_month(latest)
+    points = indicator_values.values(
+        session,
+        periods=(previous, latest),
+        indicator_id=RESULTS_INDICATOR,
+        within=area,
+        disaggregation="total",
+        group_key="",
+    )
+    wanted = set(communities)
+    by_period: dict[str, dict[str, float]] = {previous: {}, latest: {}}
+    for point in points:
+        if point.region_code in wanted and point.value is not None:
+            by_period[point.period][point.region_code] = point.value
+    gains = {
+        code: round(100 * (value - by_period[previous][code]), 4)
+        for code, value in by_period[latest].items()
+        if code in by_period[previous]
+    }
+    if not gains:
+        return {}, ResultsSource("none")
+    return gains, ResultsSource("stored", RESULTS_INDICATOR, (previous, latest))
+
+
 def budget_proposal(
     session: Session,
     principal: Principal,
@@ -162,17 +219,25 @@ def budget_proposal(
     results: Mapping[str, float] | None = None,
     region: str | None = None,
     as_of: date | None = None,
-) -> tuple[RiskTable, list[BudgetLine]]:
-    """Split ``total`` yuan between the communities of the area (audited as a proposal)."""
+) -> tuple[RiskTable, list[BudgetLine], ResultsSource]:
+    """Split ``total`` yuan between the communities of the area (audited as a proposal).
+
+    ``results`` gives each community's results score; when it is None the scores come from
+    the stored control-rate series (:func:`stored_results`); an empty mapping means none.
+    """
     table = risk_table(session, principal, region, as_of)
-    results = dict(results or {})
-    unknown = sorted(set(results) - {s.community for s in table.scores})
+    codes = [s.community for s in table.scores]
+    if results is None:
+        scores, source = stored_results(session, _area(principal, region), codes)
+    else:
+        scores, source = dict(results), ResultsSource("given" if results else "none")
+    unknown = sorted(set(scores) - set(codes))
     if unknown:
         raise FundInputRejected(f"results for communities not in the area: {', '.join(unknown)}")
-    if any(not math.isfinite(v) for v in results.values()):
+    if any(not math.isfinite(v) for v in scores.values()):
         raise FundInputRejected("results scores must be finite numbers")
     inputs = [
-        BudgetInput(s.community, s.population, s.index, results.get(s.community, 0.0))
+        BudgetInput(s.community, s.population, s.index, scores.get(s.community, 0.0))
         for s in sorted(table.scores, key=lambda s: s.community)
     ]
     try:
@@ -185,9 +250,14 @@ def budget_proposal(
         action="budget_proposed",
         entity="budget_proposal",
         entity_id=region or principal.jurisdiction or "all",
-        detail={"total": total, "risk_share": risk_share, "communities": len(lines)},
+        detail={
+            "total": total,
+            "risk_share": risk_share,
+            "communities": len(lines),
+            "results": source.kind,
+        },
     )
-    return table, lines
+    return table, lines, source
 
 
 # -- special funds ---------------------------------------------------------------------------

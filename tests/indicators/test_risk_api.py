@@ -125,3 +125,55 @@ def test_the_cli_prints_the_index_and_the_budget(loaded):
     assert sum(line["amount"] for line in lines) == 500000
     refused = runner.invoke(app, ["evaluate", "budget", "--total", "100", "--risk-share", "2"])
     assert refused.exit_code == 2
+
+
+def test_the_results_part_follows_the_stored_control_rate_gain(client, loaded):
+    # Given two months of stored control rates: one community gained 10 points, one lost 5
+    from carematch.indicators.models import IndicatorValue
+
+    headers = token(client, "d1_official")
+    items = client.get(
+        "/api/v1/indicators/risk-index", params={"as_of": loaded.isoformat()}, headers=headers
+    ).json()["items"]
+    gained, lost = sorted(i["community"] for i in items)[:2]
+    with session_scope() as session:
+        for period, values in (("2026-05", (0.50, 0.60)), ("2026-06", (0.60, 0.55))):
+            for code, value in zip((gained, lost), values, strict=True):
+                session.add(
+                    IndicatorValue(
+                        id=f"{code}{period}",
+                        indicator_id="chronic_control_rate",
+                        period=period,
+                        region_code=code,
+                        disaggregation="total",
+                        group_key="",
+                        value=value,
+                        status="green",
+                    )
+                )
+    # When a proposal gives no results scores
+    body = client.post(
+        "/api/v1/indicators/budget",
+        json={"total": 100_000, "risk_share": 0.5, "as_of": loaded.isoformat()},
+        headers=headers,
+    ).json()
+    # Then the whole results part goes to the community that improved
+    assert body["results_source"] == {
+        "kind": "stored",
+        "indicator": "chronic_control_rate",
+        "periods": ["2026-05", "2026-06"],
+    }
+    by = {line["community"]: line for line in body["items"]}
+    assert by[gained]["results"] == pytest.approx(10.0)
+    assert by[lost]["results"] == pytest.approx(-5.0)
+    assert by[gained]["results_part"] == pytest.approx(50_000)
+    assert sum(line["amount"] for line in body["items"]) == 100_000
+    # And an explicit empty mapping means no results scores at all
+    none = client.post(
+        "/api/v1/indicators/budget",
+        json={"total": 100_000, "risk_share": 0.5, "results": {}, "as_of": loaded.isoformat()},
+        headers=headers,
+    ).json()
+    assert none["results_source"]["kind"] == "none"
+    split = {line["community"]: line["amount"] for line in none["items"]}
+    assert by[gained]["amount"] > split[gained]

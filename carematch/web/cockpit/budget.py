@@ -68,7 +68,7 @@ def _parse(total: str | None, risk: str | None) -> tuple[int, float]:
 
 
 def _rows(request: Request, session: Any, principal: Principal, total: int, share: float) -> Any:
-    table, lines = budget_proposal(session, principal, total, risk_share=share)
+    table, lines, source = budget_proposal(session, principal, total, risk_share=share)
     scores = {s.community: s for s in table.scores}
     rows = []
     for line in sorted(lines, key=lambda line: (-line.risk_index, line.community)):
@@ -87,7 +87,7 @@ def _rows(request: Request, session: Any, principal: Principal, total: int, shar
                 "per_resident": line.amount / line.population if line.population else 0.0,
             }
         )
-    return table, rows
+    return table, rows, source
 
 
 @router.get("", response_class=HTMLResponse)
@@ -107,9 +107,9 @@ def budget_page(
         error = i18n.gettext(locale, BAD_INPUT)
         amount, share = DEFAULT_TOTAL, DEFAULT_RISK_SHARE
     try:
-        table, rows = _rows(request, session, principal, amount, share)
+        table, rows, source = _rows(request, session, principal, amount, share)
     except FundInputRejected:  # no community with residents in the area yet
-        table, rows = None, []
+        table, rows, source = None, [], None
     chart = [
         {"name": r["name"], "index": r["index"], "amount": r["amount"]}
         for r in rows[:CHART_COMMUNITIES]
@@ -131,6 +131,7 @@ def budget_page(
             "labels": {k: i18n.gettext(locale, v) for k, v in CHART_LABELS.items()},
             "rows": chart,
         },
+        "results_periods": source.periods if source and source.kind == "stored" else None,
         "csv_query": f"total={amount}&risk_share={round(share * 100, 2)}",
     }
     response = render(request, "cockpit/budget.html", context, principal=principal)
@@ -148,7 +149,7 @@ def budget_csv(
 ) -> Response:
     """The proposal as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese names)."""
     amount, share = _parse(total, risk_share)
-    _, rows = _rows(request, session, principal, amount, share)
+    _, rows, _ = _rows(request, session, principal, amount, share)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
