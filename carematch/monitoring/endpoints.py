@@ -8,13 +8,14 @@ case-management rates of theirs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import StringConstraints
 
 from carematch.api.deps import Limit, Offset, SessionDep
+from carematch.core.clock import city_today
 from carematch.monitoring import service
 from carematch.monitoring.risk import COMBINATIONS
 from carematch.monitoring.schemas import (
@@ -110,11 +111,16 @@ def person_control(
     session: SessionDep,
     principal: Doctor,
     person_id: Id,
-    start: Annotated[date, Query()],
-    end: Annotated[date, Query()],
+    start: Annotated[date | None, Query(description="default: 89 days before end")] = None,
+    end: Annotated[date | None, Query(description="default: the city's today")] = None,
 ) -> PersonControlPublic:
-    """A person's share of readings and days in range over [start, end] (audited)."""
-    return PersonControlPublic.of(service.person_control(session, principal, person_id, start, end))
+    """A person's share of readings and days in range over [start, end] (audited); the last
+    90 days by default."""
+    last = end or city_today()
+    first = start or last - timedelta(days=89)
+    return PersonControlPublic.of(
+        service.person_control(session, principal, person_id, first, last)
+    )
 
 
 @router.get("/control", response_model=list[CommunityControlPublic], responses=INVALID)
