@@ -189,10 +189,13 @@ def open_hearing(
         raise HearingInputRejected(f"{area!r} is not a region code")
     if principal.jurisdiction is not None and not within(area, principal.jurisdiction):
         raise HearingInputRejected("the consulted area must lie inside your jurisdiction")
+    # The title is stored as a column of its own: control characters go (PostgreSQL refuses
+    # a NUL in text), and it must fit.
+    title = clean_text(policy.title, "the draft's title", 200)
     hearing = PolicyHearing(
         id=new_id(),
         policy_id=policy.id,
-        title=policy.title,
+        title=title,
         summary=text,
         definition=json.dumps(policy.as_dict(), ensure_ascii=False, sort_keys=True),
         region_code=area,

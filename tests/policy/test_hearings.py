@@ -75,6 +75,8 @@ def test_a_hearing_from_opening_to_its_published_result(client, tmp_path):
     official = token(client, "official_d1")
     resident, other_district = token(client, "me_d1"), token(client, "me_d2")
 
+    nul_title = _open(client, official, definition=_draft(title="草案\x00"), summary="\x00")
+    assert nul_title.status_code == 201 and nul_title.json()["title"] == "草案"
     opened = _open(client, official)
     assert opened.status_code == 201, opened.text
     hearing = opened.json()

@@ -290,7 +290,7 @@ def save_version(
                 definition_from(policy_id, form),
                 start,
                 principal.username,
-                note=note.strip() or None,
+                note=hearings.clean_text(note, "the note", 500, required=False) or None,
             )
         except PolicyLibraryError as exc:
             for problem in exc.problems:
