@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -368,6 +368,11 @@ def _check_disaggregation(disaggregation: str) -> None:
         )
 
 
+def _utc(at: datetime) -> datetime:
+    # SQLite hands stored times back naive; they are UTC.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def point_view(
     point: IndicatorValue, indicator: Indicator, names: dict[str, tuple[str, str]]
 ) -> dict[str, Any]:
@@ -393,7 +398,7 @@ def point_view(
         "direction": indicator.direction,
         "status": point.status,
         "weights": dict(indicator.weights),
-        "computed_at": point.computed_at.isoformat(),
+        "computed_at": _utc(point.computed_at).isoformat(),
     }
 
 

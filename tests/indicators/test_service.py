@@ -312,6 +312,14 @@ def test_after_an_ingest_the_api_reads_fresh_values_within_the_jurisdiction_only
             "/api/v1/indicators", params={"disaggregation": "x"}, headers=_bearer("official_d1")
         )
         assert bad.status_code == 400
+        for url, params in (
+            ("/api/v1/indicators", {"period": "2026-13"}),
+            ("/api/v1/indicators/warnings", {"status": "forgotten"}),
+            ("/api/v1/indicators/chronic_control_rate/series", {"since": "June"}),
+        ):
+            refused = client.get(url, params=params, headers=_bearer("official_d1"))
+            assert refused.status_code == 400, url
+            assert refused.headers["content-type"].startswith("application/problem+json")
         series = client.get(
             "/api/v1/indicators/chronic_control_rate/series", headers=_bearer("official_d1")
         )
