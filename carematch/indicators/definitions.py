@@ -325,3 +325,45 @@ def status(value: float | None, target: float | None, direction: str, band: floa
     if gap <= 1e-12:
         return "green"
     return "amber" if gap <= band + 1e-12 else "red"
+
+
+LIGHT_SCORE = {"green": 1.0, "amber": 0.5, "red": 0.0}
+
+
+def composite_scores(
+    statuses: Mapping[str, str], library: IndicatorLibrary
+) -> dict[str, dict[str, float | int]]:
+    """Each policy type's composite: its indicators' lights weighted by their weights.
+
+    Green counts 1, amber 0.5, red 0; indicators without a target or a value are left out
+    (and the weights of the rest renormalised). R-EV-1: "weighted by policy type".
+
+    Args:
+        statuses: indicator id → its status for one region and month.
+
+    Returns:
+        policy type → ``{"score": 0..1, "indicators": how many counted}``, by policy type.
+
+    Examples:
+        >>> lib = default_definitions()
+        >>> composite_scores({"chronic_control_rate": "green", "satisfaction": "red"}, lib)[
+        ...     "chronic"]
+        {'score': 0.714, 'indicators': 2}
+    """
+    totals: dict[str, list[float]] = {}
+    for indicator_id, light in statuses.items():
+        indicator = library.get(indicator_id)
+        if indicator is None or light not in LIGHT_SCORE:
+            continue
+        for policy_type, weight in indicator.weights.items():
+            if weight <= 0:
+                continue
+            acc = totals.setdefault(policy_type, [0.0, 0.0, 0])
+            acc[0] += weight * LIGHT_SCORE[light]
+            acc[1] += weight
+            acc[2] += 1
+    return {
+        policy_type: {"score": round(score / weight, 3), "indicators": int(count)}
+        for policy_type, (score, weight, count) in sorted(totals.items())
+        if weight > 0
+    }

@@ -54,7 +54,9 @@ def list_values(
         offset=offset,
     )
     return IndicatorValuesPublic(
-        period=found, items=[IndicatorPointPublic(**item) for item in items]
+        period=found,
+        items=[IndicatorPointPublic(**item) for item in items],
+        composites=service.composites(items),
     )
 
 

@@ -37,6 +37,11 @@ class IndicatorValuesPublic(BaseModel):
 
     period: str | None
     items: list[IndicatorPointPublic]
+    composites: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict,
+        description="region → policy type → {score 0-1, indicators}: the lights of the "
+        "region's total points weighted by each indicator's weight for the policy type",
+    )
 
 
 class IndicatorSeriesPublic(BaseModel):

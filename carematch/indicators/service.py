@@ -24,7 +24,12 @@ from carematch.core.ids import new_id
 from carematch.indicators import repository
 from carematch.indicators.anomaly import Point, detect
 from carematch.indicators.compute import INPUTS, Period, compute, input_table, result_row
-from carematch.indicators.definitions import Indicator, IndicatorLibrary, default_definitions
+from carematch.indicators.definitions import (
+    Indicator,
+    IndicatorLibrary,
+    composite_scores,
+    default_definitions,
+)
 from carematch.indicators.errors import (
     IndicatorNotFound,
     InvalidIndicatorQuery,
@@ -453,6 +458,18 @@ def latest_values(
     return period, [
         point_view(p, library[p.indicator_id], names) for p in points if p.indicator_id in library
     ]
+
+
+def composites(
+    items: Iterable[dict[str, Any]], library: IndicatorLibrary | None = None
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Region → policy type → composite score, from the total points of :func:`latest_values`."""
+    library = library or default_definitions()
+    by_region: dict[str, dict[str, str]] = defaultdict(dict)
+    for item in items:
+        if item["disaggregation"] == "total":
+            by_region[item["region_code"]][item["indicator_id"]] = item["status"]
+    return {region: composite_scores(lights, library) for region, lights in by_region.items()}
 
 
 def series(

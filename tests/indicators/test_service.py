@@ -291,6 +291,17 @@ def test_after_an_ingest_the_api_reads_fresh_values_within_the_jurisdiction_only
         point = next(i for i in body["items"] if i["indicator_id"] == "chronic_control_rate")
         assert point["status"] in ("green", "amber", "red") and point["target"] == 0.6
         assert point["value"] == pytest.approx(point["numerator"] / point["denominator"])
+        # The composite per policy type weighs the district's lights by the indicators' weights.
+        chronic = body["composites"][D1]["chronic"]
+        lights = {i["indicator_id"]: i["status"] for i in body["items"]}
+        weights = {
+            iid: default_definitions()[iid].weights.get("chronic", 0)
+            for iid, light in lights.items()
+            if light in ("green", "amber", "red")
+        }
+        score = {"green": 1, "amber": 0.5, "red": 0}
+        wanted = sum(w * score[lights[i]] for i, w in weights.items()) / sum(weights.values())
+        assert chronic["score"] == pytest.approx(wanted, abs=1e-3)
         inside = client.get(
             "/api/v1/indicators",
             params={"subregions": "true", "disaggregation": "hukou"},
