@@ -91,20 +91,20 @@ def _city_day(at: datetime) -> date:
 
 
 def weekly_series(
-    arrivals: Iterable[tuple[str | None, str | None, datetime | None]], until: date
+    arrivals: Iterable[tuple[str | None, str | None, datetime | None, int]], until: date
 ) -> dict[Key, WeeklySeries]:
     """Count arrivals by (district, service, week) up to the week ``until`` (a Monday).
 
-    Pure: takes ``(community_code, service, first_seen_at)`` rows.
+    Pure: takes ``(community_code, service, first_seen_at, demands)`` rows.
     """
     counts: dict[Key, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for community, service, seen in arrivals:
+    for community, service, seen, demands in arrivals:
         if not community or not service or seen is None:
             continue
         week = monday_of(_city_day(seen))
         if week > until:
             continue
-        counts[(community[:DISTRICT_DIGITS], service)][week] += 1
+        counts[(community[:DISTRICT_DIGITS], service)][week] += demands
     out = {}
     for key, by_week in sorted(counts.items()):
         first = min(by_week)
@@ -122,6 +122,7 @@ def _arrivals(session: Session, principal: Principal, district: str | None = Non
         table.column("community_code").to_pylist(),
         table.column("service").to_pylist(),
         table.column("first_seen_at").to_pylist(),
+        table.column("demands").to_pylist(),
         strict=True,
     )
     if district is None:

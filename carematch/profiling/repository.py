@@ -118,10 +118,13 @@ def open_demand_rows(session: Session, jurisdiction: str | None) -> list[tuple[A
 
 
 def demand_arrival_rows(session: Session, jurisdiction: str | None) -> list[tuple[Any, ...]]:
-    """``(community_code, service, first_seen_at)`` of every demand in a jurisdiction, any
-    status (a demand counts in the week it first appeared)."""
-    stmt = select(Demand.community_code, Demand.service, Demand.first_seen_at).where(
-        Demand.community_code.is_not(None)
+    """``(community_code, service, first_seen_at, demands)`` over every demand in a
+    jurisdiction, any status (a demand counts when it first appeared). Grouped in the
+    database: one profiling run stamps all the demands it opens with the same instant."""
+    stmt = (
+        select(Demand.community_code, Demand.service, Demand.first_seen_at, func.count())
+        .where(Demand.community_code.is_not(None))
+        .group_by(Demand.community_code, Demand.service, Demand.first_seen_at)
     )
     if jurisdiction is not None:
         stmt = stmt.where(Demand.community_code.like(region_prefix(jurisdiction) + "%"))

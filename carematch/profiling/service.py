@@ -357,13 +357,15 @@ def open_demand_table(session: Session, region: str | None = None) -> pa.Table:
 
 
 def demand_arrivals(session: Session, region: str | None = None) -> pa.Table:
-    """Every demand as Arrow ``(community_code, service, first_seen_at)``, whatever its status
-    now, in a region and below (None: all): when new demand arose, for the demand forecasts."""
+    """Demands by when they arose, as Arrow ``(community_code, service, first_seen_at,
+    demands)``, whatever their status now, in a region and below (None: all): the input of the
+    demand forecasts."""
     rows = repository.demand_arrival_rows(session, region)
     return pa.table(
         {
             "community_code": pa.array([r[0] for r in rows], pa.string()),
             "service": pa.array([r[1] for r in rows], pa.string()),
             "first_seen_at": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            "demands": pa.array([r[3] for r in rows], pa.int64()),
         }
     )
