@@ -51,6 +51,7 @@ MIN_DENOMINATOR = 20
 VACCINATION_LEVELS = ("district", "street", "community")
 POLICY_LEVELS: tuple[str, ...] = ()
 NOT_SHARES = ("aefi_rate_per_100k", "budget_used")
+MONTHS_ON_FULL_LOAD = 6
 
 
 @dataclass
@@ -241,9 +242,22 @@ def refresh(
 
 
 def after_ingest(session: Session, event: IngestEvent) -> dict[str, Any]:
-    """After-ingest hook: the current month's indicators are fresh after every ingest."""
-    summary = refresh(session)
-    return {k: v for k, v in summary.as_dict().items() if k != "by_status"}
+    """After-ingest hook: the current month's indicators are fresh after every ingest.
+
+    After a whole city was loaded (``full_load``), the months before it are computed too
+    (:data:`MONTHS_ON_FULL_LOAD` in all, quietly: warnings on history are not sent), so trends
+    and the drop detector have a series from the first day.
+    """
+    month = Period.containing(city_today())
+    months = [month]
+    while event.full_load and len(months) < MONTHS_ON_FULL_LOAD:
+        months.insert(0, months[0].previous())
+    for earlier in months[:-1]:
+        refresh(session, earlier, notify=False)
+    summary = refresh(session, month)
+    out = {k: v for k, v in summary.as_dict().items() if k != "by_status"}
+    out["months"] = len(months)
+    return out
 
 
 # --- warnings -------------------------------------------------------------------------------

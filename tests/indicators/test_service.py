@@ -276,7 +276,7 @@ def test_after_an_ingest_the_api_reads_fresh_values_within_the_jurisdiction_only
         IngestEvent("survey"), session_scope, hooks=["carematch.indicators.service:after_ingest"]
     )
     summary = result["carematch.indicators.service:after_ingest"]
-    assert "error" not in summary and summary["points"] > 0
+    assert "error" not in summary and summary["points"] > 0 and summary["months"] == 1
     month = Period.containing(city_today())
     assert summary["period"] == month.label
     assert len(_stored(month.label)) == summary["points"]
@@ -385,3 +385,14 @@ def test_the_cli_refreshes_months_and_lists_values_and_warnings(sqlite_env, city
     assert bad.exit_code == 2 and "disaggregation" in bad.stderr
     warned = runner.invoke(app, ["indicators", "warnings"])
     assert warned.exit_code == 0 and "warning(s)" in warned.stderr
+    # After a whole city is loaded, the hook computes the months before too, for a series.
+    loaded = run_after_ingest(
+        IngestEvent("*", full_load=True),
+        session_scope,
+        hooks=["carematch.indicators.service:after_ingest"],
+    )["carematch.indicators.service:after_ingest"]
+    assert loaded["months"] == 6
+    with session_scope() as session:
+        periods = set(session.scalars(select(IndicatorValue.period).distinct()))
+    month = Period.containing(city_today())
+    assert {month.label, month.previous().label} <= periods and len(periods) >= 6
