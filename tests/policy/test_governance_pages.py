@@ -215,3 +215,44 @@ def test_proposals_and_the_sandbox_pages(sqlite_client, tmp_path):
     assert markdown.headers["content-disposition"].startswith("attachment;")
     assert "| eligible under the draft | 3 |" in markdown.text
     assert garbage.status_code == 400
+
+
+def test_the_execution_page_and_its_budget_form(sqlite_client, tmp_path):
+    client = sqlite_client
+    world = build(tmp_path)
+    from tests.policy.governance_world import add_record, at
+
+    add_record(world.d, "elderly_checkup", at("2026-06-10"))
+    _login(client, "official_d1")
+    page = client.get("/cockpit/policy-execution?start=2026-06-01&end=2026-06-30")
+    assert page.status_code == 200 and 'data-policy="P-ELDER-CHECKUP"' in page.text
+    saved = client.post(
+        "/cockpit/policy-execution/budget",
+        data={
+            "csrf_token": _csrf(page.text),
+            "policy_id": "P-ELDER-CHECKUP",
+            "year": "2026",
+            "amount": "600",
+            "start": "2026-06-01",
+            "end": "2026-06-30",
+        },
+        follow_redirects=False,
+    )
+    refused = client.post(
+        "/cockpit/policy-execution/budget",
+        data={
+            "csrf_token": _csrf(page.text),
+            "policy_id": "P-ELDER-CHECKUP",
+            "year": "2026",
+            "amount": "-5",
+        },
+    )
+    bad_period = client.get("/cockpit/policy-execution?start=2026-06-30&end=2026-06-01")
+    assert saved.status_code == 303
+    assert refused.status_code == 400 and 'id="execution-error"' in refused.text
+    assert 'id="execution-error"' in bad_period.text
+    shown = client.get(saved.headers["location"]).text
+    row = shown.split('data-policy="P-ELDER-CHECKUP"')[1].split("</tr>")[0]
+    # D (76, local) had his check-up: one of the district's eligible, 150 yuan of 600 = 25 %.
+    assert 'value="600"' in row and "25.0%" in row
+    assert 'id="budget-saved"' in shown

@@ -35,6 +35,7 @@ from carematch.core.models import Region
 from carematch.policy import hearings, sandbox
 from carematch.policy import service as policy_service
 from carematch.policy.errors import PolicyLibraryError, PolicyVersionConflict
+from carematch.policy.execution import execution_indicators, set_budget
 from carematch.policy.governance_errors import (
     HearingClosed,
     NotConsulted,
@@ -651,3 +652,88 @@ def sandbox_run(
             headers={"Content-Disposition": f'attachment; filename="{quote(name)}.csv"'},
         )
     return _sandbox_page(request, session, principal, form, report=report)
+
+
+# ---------------------------------------------------------------- execution and budgets
+
+
+def _period(start: str, end: str) -> tuple[date, date] | None:
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        return None
+    if last < first or (last - first).days > 3660 or first.year < 1900 or last.year > 2100:
+        return None
+    return first, last
+
+
+@router.get("/policy-execution", response_class=HTMLResponse)
+def execution_page(
+    request: Request,
+    session: SessionDep,
+    principal: Official,
+    start: Annotated[str, Query(max_length=10)] = "",
+    end: Annotated[str, Query(max_length=10)] = "",
+    saved: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    """Coverage, estimated spend against budget and complaints per policy in the area."""
+    locale = i18n.negotiate(request)
+    today = city_today()
+    start = start or today.replace(day=1).isoformat()
+    end = end or today.isoformat()
+    period = _period(start, end)
+    rows: list[dict[str, Any]] = []
+    error = None
+    if period is None:
+        error = i18n.gettext(
+            locale, N_("Give a period: a first and a last day, at most ten years apart.")
+        )
+    else:
+        rows = execution_indicators(session, period[0], period[1], principal.jurisdiction)
+    context = {
+        "rows": rows,
+        "start": start,
+        "end": end,
+        "year": period[1].year if period else today.year,
+        "error": error,
+        "saved": saved,
+        "csrf_token": token_for(request),
+    }
+    return render(request, "cockpit/policy_execution.html", context, principal=principal)
+
+
+@router.post("/policy-execution/budget", dependencies=[Depends(check_csrf)])
+def save_budget(
+    request: Request,
+    session: SessionDep,
+    principal: Official,
+    policy_id: Annotated[str, Form(max_length=64)] = "",
+    year: Annotated[str, Form(max_length=4)] = "",
+    amount: Annotated[str, Form(max_length=32)] = "",
+    start: Annotated[str, Form(max_length=10)] = "",
+    end: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Set a policy's budget for a year, then show the indicators again."""
+    back = f"/cockpit/policy-execution?start={quote(start)}&end={quote(end)}"
+    try:
+        set_budget(session, principal, policy_id, int(year) if year.isdigit() else -1, amount)
+    except CareMatchError as exc:
+        session.rollback()
+        locale = i18n.negotiate(request)
+        return render(
+            request,
+            "cockpit/policy_execution.html",
+            {
+                "rows": [],
+                "start": start,
+                "end": end,
+                "year": year,
+                "error": message(locale, exc),
+                "saved": "",
+                "csrf_token": token_for(request),
+            },
+            principal=principal,
+            status_code=exc.status,
+        )
+    session.commit()
+    return RedirectResponse(f"{back}&saved={quote(policy_id)}", status_code=303)
