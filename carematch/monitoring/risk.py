@@ -305,9 +305,13 @@ def score(model: RiskModel, table: pa.Table, top_features: int = 3) -> list[Scor
 
 def _shown(name: str, row: Any) -> Any:
     """The person's value behind an encoded feature name (``occupation_delivery`` → 'delivery',
-    ``missingindicator_glucose`` → 'not measured')."""
+    ``missingindicator_glucose`` → 'measured' or 'not measured')."""
     if name.startswith("missingindicator_"):
-        return "not measured"
+        # The indicator's term counts either way: being measured (for a glucose reading,
+        # mostly diabetics have one) can raise the risk as much as not being measured.
+        measured = row.get(name.removeprefix("missingindicator_"))
+        missing = measured is None or (isinstance(measured, float) and math.isnan(measured))
+        return "not measured" if missing else "measured"
     for feature in CATEGORICAL:
         if name.startswith(f"{feature}_"):
             return row[feature]

@@ -74,6 +74,10 @@ def test_contributions_are_the_largest_positive_terms_of_the_log_odds(training):
         shown = [c.contribution for c in person.contributions]
         assert shown == sorted(shown, reverse=True)
         assert all(c > 0 for c in shown)
+        for c in person.contributions:
+            if c.feature.startswith("missingindicator_"):
+                value = frame.iloc[i][c.feature.removeprefix("missingindicator_")]
+                assert c.value == ("not measured" if math.isnan(value) else "measured")
         assert shown[:1] == [round(float(np.max(terms[i])), 4)][: len(shown[:1])]
 
 
