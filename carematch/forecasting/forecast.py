@@ -11,11 +11,12 @@ knows the lunar calendar:
    season); the festival terms follow the festival (see :mod:`.holidays`).
 2. Subtract the seasonal and holiday part (not the trend) and fit statsforecast's AutoETS
    (level and trend, chosen by AICc) to what is left.
-3. Forecast the adjusted series with its 80 % interval and add the profile of the future weeks
+3. Forecast the adjusted series with its 80 % interval (widened by √(n / (n − p)) for the p
+   profile parameters fitted to the same n weeks) and add the profile of the future weeks
    back; transform back to counts.
 
 ``arimax`` fits the same regressors jointly with the ARMA errors (statsforecast AutoARIMA with
-exogenous regressors); it is as accurate on the generated series but about 30× slower, so it is
+exogenous regressors); it is as accurate on the generated series but about 100× slower, so it is
 kept for comparison (bench/bench_demand_forecast.py). ``snaive`` (seasonal naive, 52 weeks) is
 the baseline.
 
@@ -161,8 +162,14 @@ def _profile(weeks: list[date], z: np.ndarray, ahead: list[date]) -> tuple:
 def _profile_ets(weeks: list[date], z: np.ndarray, ahead: list[date], counts: bool) -> tuple:
     from statsforecast.models import AutoETS
 
-    now, later, _, _ = _profile(weeks, z, ahead)
+    now, later, past, _ = _profile(weeks, z, ahead)
     mean, lo, hi = _statsforecast(AutoETS(season_length=1), z - now, len(ahead))
+    # ETS measures its spread on what the profile left, after the profile's own parameters
+    # were fitted to the same weeks: that spread is short by n / (n - p). Widening by its root
+    # took the backtest coverage of the 80 % interval from 0.78 to 0.80.
+    n, p = len(z), past.shape[1] + 2
+    widen = math.sqrt(n / (n - p)) if n > p else 1.0
+    lo, hi = mean - widen * (mean - lo), mean + widen * (hi - mean)
     return mean + later, lo + later, hi + later
 
 
