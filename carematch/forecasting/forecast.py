@@ -24,7 +24,9 @@ Short histories fall back gracefully (see :func:`choose_method`):
 fewer than two seasons (104 weeks) drops the yearly Fourier terms (one year cannot separate a
 yearly cycle from the trend), fewer than :data:`MIN_PROFILE_WEEKS` drops the holiday profile
 too (plain AutoETS), and fewer than :data:`MIN_MODEL_WEEKS` uses the last value with an interval
-from the week-to-week changes (or, with fewer than three weeks, a Poisson-sized one).
+from the week-to-week changes (or, with fewer than three weeks, a Poisson-sized one) Weeks
+outside the years whose Spring Festival is known (2001-2049 with a year's margin) get plain
+AutoETS too.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from carematch.forecasting.holidays import FEATURES, holiday_matrix
+from carematch.forecasting.holidays import FEATURES, FIRST_YEAR, LAST_YEAR, holiday_matrix
 
 SEASON = 52
 LEVEL = 80
@@ -125,6 +127,9 @@ def forecast_series(
     chosen = choose_method(len(y), method)
     counts = bool(np.all(y >= 0))
     z = np.log1p(y) if counts else y
+    if chosen in ("profile_ets", "arimax") and not _calendar_covers(weeks[0], ahead[-1]):
+        # No Spring Festival dates for these years: the model without holiday terms.
+        chosen = "ets (no holiday calendar for these years)"
     try:
         mean, lo, hi = _FITTERS[chosen](list(weeks), z, ahead, counts)
     except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError):
@@ -214,10 +219,15 @@ def _naive(weeks: list[date], z: np.ndarray, ahead: list[date], counts: bool) ->
     return mean, mean - width, mean + width
 
 
+def _calendar_covers(first: date, last: date) -> bool:
+    return first.year > FIRST_YEAR and last.year < LAST_YEAR
+
+
 _FITTERS = {
     "profile_ets": _profile_ets,
     "arimax": _arimax,
     "ets": _ets,
+    "ets (no holiday calendar for these years)": _ets,
     "snaive": _snaive,
     "naive": _naive,
 }

@@ -108,3 +108,10 @@ def test_the_festival_dip_moves_with_the_lunar_calendar_where_seasonal_naive_rep
         hits += low_model in (date(2027, 2, 1), date(2027, 2, 8))
         assert low_naive == date(2027, 2, 15)
     assert hits == 4
+
+
+def test_years_beyond_the_festival_table_get_the_model_without_holiday_terms():
+    weeks = [date(2049, 1, 4) + timedelta(weeks=k) for k in range(60)]
+    result = forecast_series(weeks, [50 + k % 5 for k in range(60)], 8)
+    assert result.method == "ets (no holiday calendar for these years)"
+    assert np.all(result.lo80 <= result.forecast) and np.all(result.forecast <= result.hi80)
