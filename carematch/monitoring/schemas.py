@@ -34,7 +34,10 @@ class ReadingCreate(BaseModel):
     measured_at: Annotated[str, StringConstraints(min_length=10, max_length=40)]
     sbp: float = Field(ge=0, le=1000)
     dbp: float = Field(ge=0, le=1000)
-    device_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    device_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = None
 
 
 class ImportPublic(BaseModel):
