@@ -104,10 +104,14 @@ def _scope(principal: Principal | None) -> str | None:
 
 
 def _communities(session: Session, person_ids: Sequence[str]) -> dict[str, str | None]:
-    return {
-        row["person_id"]: row["community_code"]
-        for row in identity.golden_records(session, list(person_ids))
-    }
+    # In chunks: one IN list per import would pass SQLite's and psycopg's bound-parameter
+    # limits on a file with tens of thousands of persons.
+    ids = list(person_ids)
+    found: dict[str, str | None] = {}
+    for i in range(0, len(ids), repository.CHUNK):
+        for row in identity.golden_records(session, ids[i : i + repository.CHUNK]):
+            found[row["person_id"]] = row["community_code"]
+    return found
 
 
 def import_readings(
