@@ -94,6 +94,89 @@ def _link_surveys_by_truth(session, city: Path) -> None:
     session.flush()
 
 
+def _seed_services(session, city: Path) -> None:
+    """Bookings answering some demands, visits with ratings, and complaints, this month."""
+    from carematch.booking.models import Booking, Rating, ServiceRecord, Slot
+    from carematch.feedback.models import Complaint
+    from carematch.profiling.models import Demand
+    from carematch.providers.models import Provider
+    from carematch.providers.service import load_providers
+
+    load_providers(session, city)
+    provider = session.scalars(select(Provider).order_by(Provider.id)).first()
+    now = utcnow()
+    slot = Slot(
+        id=new_id(),
+        provider_id=provider.id,
+        service="chronic_followup",
+        starts_at=now + timedelta(days=2),
+        ends_at=now + timedelta(days=2, minutes=15),
+        capacity=100,
+        region_code=provider.region_code,
+        source="test",
+        created_by="test",
+    )
+    session.add(slot)
+    session.flush()
+    demands = session.scalars(select(Demand).order_by(Demand.id)).all()
+    booked: set[str] = set()
+    for i, demand in enumerate(demands[: len(demands) // 2]):
+        if demand.person_id in booked:
+            continue  # one booking per person and slot
+        booked.add(demand.person_id)
+        session.add(
+            Booking(
+                id=new_id(),
+                slot_id=slot.id,
+                person_id=demand.person_id,
+                demand_id=demand.id,
+                created_by="test",
+                created_at=demand.first_seen_at + timedelta(hours=1 + 7 * (i % 9)),
+            )
+        )
+    for i, demand in enumerate(demands[:40]):
+        record = ServiceRecord(
+            id=new_id(),
+            person_id=demand.person_id,
+            provider_id=provider.id,
+            service="vaccination_child" if i % 4 == 0 else "chronic_followup",
+            region_code=demand.community_code if i % 3 else None,
+            performed_at=now,
+            summary="visit",
+            outcome="resolved",
+            recorded_by="test",
+        )
+        session.add(record)
+        session.flush()
+        session.add(
+            Rating(
+                id=new_id(),
+                service_record_id=record.id,
+                person_id=demand.person_id,
+                provider_id=provider.id,
+                service=record.service,
+                visit_month=now.strftime("%Y-%m"),
+                score=1 + i % 5,
+                rated_by="test",
+                rated_at=now,
+            )
+        )
+    for i in range(7):
+        session.add(
+            Complaint(
+                id=new_id(),
+                channel="phone",
+                category="service_quality",
+                region_code=f"{D1}00{1 + i % 2}00{1 + i % 3}" if i % 2 else D2,
+                text="complaint",
+                received_at=now,
+                due_at=now + timedelta(days=5),
+                registered_by="test",
+            )
+        )
+    session.flush()
+
+
 def _stored(period: str) -> dict[tuple[str, str, str, str], IndicatorValue]:
     with session_scope() as session:
         rows = session.scalars(select(IndicatorValue).where(IndicatorValue.period == period))
@@ -116,7 +199,9 @@ def _check_against_hand_sql(period: Period, today: date) -> int:
     return len(hand)
 
 
-def test_refresh_stores_every_indicator_equal_to_hand_sql_and_reruns_idempotently(as_of):
+def test_refresh_stores_every_indicator_equal_to_hand_sql_and_reruns_idempotently(
+    as_of, city: Path
+):
     june = Period.containing(as_of)
     with session_scope() as session:
         summary = service.refresh(session, june, today=as_of)
@@ -130,9 +215,17 @@ def test_refresh_stores_every_indicator_equal_to_hand_sql_and_reruns_idempotentl
     # Demands were first seen today (the profile run), so their figures fall in this month.
     this_month = Period.containing(city_today())
     with session_scope() as session:
+        _seed_services(session, city)
+    with session_scope() as session:
         service.refresh(session, this_month)
     checked += _check_against_hand_sql(this_month, city_today())
-    assert _stored(this_month.label)[("resource_match_rate", CITY, "total", "")].denominator > 0
+    now_stored = _stored(this_month.label)
+    match = now_stored[("resource_match_rate", CITY, "total", "")]
+    assert 0 < match.numerator < match.denominator
+    assert now_stored[("demand_response_hours", CITY, "total", "")].value > 1
+    assert now_stored[("satisfaction", CITY, "total", "")].denominator == 40
+    assert now_stored[("vaccination_satisfaction", CITY, "total", "")].denominator == 10
+    assert now_stored[("complaints_received", CITY, "total", "")].value == 7
     assert checked > 200
 
     # Provider indicators hold the provider's figures (one definition: vaccination/quality.py).
