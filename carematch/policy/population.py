@@ -34,11 +34,24 @@ ELIGIBLE = "pop_eligible"
 POLICY_SERVICES = "policy_services"
 
 
+_CACHE_KEY = "carematch.policy.population.features"
+
+
 def features_in(session: Session, as_of: date, region: str | None = None) -> pa.Table:
-    """The features view of every person (of the area, when given) on ``as_of``."""
+    """The features view of every person (of the area, when given) on ``as_of``.
+
+    The whole city's view is computed once per session and day and kept in ``session.info``:
+    the indicator engine asks for every district and street in one unit of work, and each
+    would otherwise recompute the whole pipeline. A session is one request, command or job,
+    so the view is as fresh as the unit of work that reads it.
+    """
     from carematch.profiling.service import features_for
 
-    table = features_for(session, None, as_of)
+    cache: dict[date, pa.Table] = session.info.setdefault(_CACHE_KEY, {})
+    if as_of not in cache:
+        cache.clear()
+        cache[as_of] = features_for(session, None, as_of)
+    table = cache[as_of]
     if region:
         prefix = region_prefix(region)
         if not prefix.isdigit():
