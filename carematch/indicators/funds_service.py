@@ -502,7 +502,8 @@ def decide(
     mean = sum(r.score for r in reviews) / len(reviews)
     project.score = round(mean, 4)
     if mean >= PASS_MARK:
-        budget = session.get(SpecialFundBudget, project.budget_id)
+        # Lock the budget row (PostgreSQL) so two approvals at once cannot both spend the rest.
+        budget = session.get(SpecialFundBudget, project.budget_id, with_for_update=True)
         assert budget is not None
         left = budget.total - repository.committed(session, budget.id)
         if project.amount > left:
