@@ -243,16 +243,20 @@ def recompute(session: Session, as_of: date | None = None) -> WatchSummary:
             summary.at_risk += 1
             relief = relief_for(library, household.status, seen.oop_12m, household.income_12m)
             case = waiting.get(household_id)
-            if not row.episode_open:
+            if not row.episode_open and case is None:
                 cause = classify_cause(household.members, settlements, day)
                 _open_case(session, household, seen.oop_12m, seen.triggers, cause, relief, now)
                 row.episode_open = True
                 summary.opened += 1
-            elif case is not None and _refresh(
-                case, household, seen.oop_12m, seen.triggers, relief
-            ):
-                case.updated_at = now
-                summary.refreshed += 1
+            else:
+                # A case still waiting for verification (even from an episode that ended
+                # before it was verified) takes the new figures rather than a second case.
+                row.episode_open = True
+                if case is not None and _refresh(
+                    case, household, seen.oop_12m, seen.triggers, relief
+                ):
+                    case.updated_at = now
+                    summary.refreshed += 1
         elif row.episode_open:
             row.episode_open = False
             summary.episodes_closed += 1

@@ -260,3 +260,24 @@ def test_household_figures_are_encrypted_at_rest(world):
         stored = session.execute(text("SELECT status, oop_12m FROM relief_households")).all()
     assert {r[0] for r in raw} == {"lifted", "min_allowance"}
     assert not {r[0] for r in stored} & {"lifted", "min_allowance"}
+
+
+def test_a_case_still_waiting_takes_a_new_crossing_instead_of_a_second_case(world):
+    _cross_the_line(world)
+    _recompute()
+    with session_scope() as session:
+        service.recompute(session, date(2027, 6, 30))  # the episode ends, the case still waits
+    write_extract(
+        world / "insurance3.csv",
+        INSURANCE,
+        [_settlement(A, "INS6", "2027-06-01", "9000.00", "7000.00")],
+    )
+    _ingest("insurance", world / "insurance3.csv")
+
+    with session_scope() as session:
+        again = service.recompute(session, date(2027, 6, 30))
+
+    assert (again.opened, again.refreshed) == (0, 1)
+    [case] = _cases()
+    assert Decimal(case.oop_12m) == Decimal("7000.00")
+    assert Decimal(case.amount) == Decimal("3500.00")  # 50 % of 7,000
