@@ -16,6 +16,7 @@ from carematch.web.cockpit.allocation import router as allocation_router
 from carematch.web.cockpit.budget import router as budget_router
 from carematch.web.cockpit.data import district_overview, district_shapes, geojson_path
 from carematch.web.cockpit.governance import router as governance_router
+from carematch.web.cockpit.indicators import router as indicators_router
 from carematch.web.cockpit.loop import loop_counts
 from carematch.web.guards import page_guard
 from carematch.web.i18n import N_
@@ -84,3 +85,4 @@ def districts_map(session: SessionDep, principal: Official) -> dict[str, Any]:
 pages.include_router(allocation_router)
 pages.include_router(governance_router)
 pages.include_router(budget_router)
+pages.include_router(indicators_router)
