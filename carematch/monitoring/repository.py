@@ -43,14 +43,17 @@ def _insert(session: Session, table: Any) -> Any:
 
 def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert readings, skipping ids already stored; returns how many were new."""
-    added = 0
-    for chunk in _chunks(list(rows)):
-        stmt = _insert(session, MonitoringReading).values(list(chunk))
-        # RETURNING counts what was new on both backends (a multi-row rowcount is -1 on some).
-        result = session.execute(
-            stmt.on_conflict_do_nothing(index_elements=["id"]).returning(MonitoringReading.id)
-        )
-        added += len(result.all())
+    if not rows:
+        return 0
+    # One statement executed over many parameter sets: SQLAlchemy batches it as
+    # "insertmanyvalues" (a few multi-row INSERTs), and RETURNING counts what was new on both
+    # backends (a multi-row rowcount is -1 on some drivers).
+    stmt = (
+        _insert(session, MonitoringReading)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(MonitoringReading.id)
+    )
+    added = len(session.execute(stmt, list(rows)).all())
     session.flush()
     return added
 

@@ -302,6 +302,7 @@ def refresh_alerts(
         stored[(alert.person_id, alert.rule)].append(alert.alert_date)
     by_id = {rule.id: rule for rule in rule_set}
     communities = _communities(session, sorted(set(found.column("person_id").to_pylist())))
+    doctors = repository.active_doctors(session)  # once: the fallback when a person is unsigned
     new_alerts = new_tasks = 0
     for row in found.to_pylist():
         person, rule_id = row["person_id"], row["rule"]
@@ -325,18 +326,18 @@ def refresh_alerts(
             continue
         known.append(row["alert_date"])
         new_alerts += 1
-        if _task_for(session, alert_id, person, by_id[rule_id], row["alert_date"], region):
+        if _task_for(session, alert_id, person, by_id[rule_id], row["alert_date"], region, doctors):
             new_tasks += 1
     session.flush()
     return new_alerts, new_tasks
 
 
-def _community_doctors(session: Session, region: str | None) -> list[str]:
+def _community_doctors(doctors: Sequence[tuple[str, str | None]], region: str | None) -> list[str]:
     """The doctors nearest the person's community: those bound to the most specific region
     that contains it (the community clinic's doctors before the district's)."""
     if not region:
         return []
-    covering = [(uid, code) for uid, code in repository.active_doctors(session) if code]
+    covering = [(uid, code) for uid, code in doctors if code]
     covering = [(uid, code) for uid, code in covering if within(region, code)]
     if not covering:
         return []
@@ -351,6 +352,7 @@ def _task_for(
     rule: AlertRule,
     alert_date: date,
     region: str | None,
+    doctors: Sequence[tuple[str, str | None]],
 ) -> bool:
     due_on = alert_date + timedelta(days=rule.followup_days)
     doctor = familydoctor.responsible_doctor(session, person_id, alert_date)
@@ -372,7 +374,7 @@ def _task_for(
     )
     if not created:
         return False
-    recipients = [doctor.user_id] if doctor else _community_doctors(session, region)
+    recipients = [doctor.user_id] if doctor else _community_doctors(doctors, region)
     description = rule.description.get("zh") or rule.id
     for user_id in recipients:
         notifications.enqueue(
