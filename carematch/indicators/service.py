@@ -46,10 +46,10 @@ DISAGGREGATIONS = ("total", "hukou", "age_group", "policy")
 # Too few units to judge a rate's month-to-month change (a handful of patients).
 MIN_DENOMINATOR = 20
 # Where the provider functions are run besides the city: once per region at these levels.
-# Policy execution computes the whole features view on every call, so it runs for the city
-# only; its coverage by district is a known gap (docs/indicators.md).
+# Policy execution costs a few tenths of a second per region even with the features view
+# computed once per unit of work, and a refresh runs after every ingest: city and districts.
 VACCINATION_LEVELS = ("district", "street", "community")
-POLICY_LEVELS: tuple[str, ...] = ()
+POLICY_LEVELS: tuple[str, ...] = ("district",)
 NOT_SHARES = ("aefi_rate_per_100k", "budget_used")
 MONTHS_ON_FULL_LOAD = 6
 

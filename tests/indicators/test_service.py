@@ -235,10 +235,12 @@ def test_refresh_stores_every_indicator_equal_to_hand_sql_and_reruns_idempotentl
     with session_scope() as session:
         q = quality_indicators(session, june.start, june.end, with_children=False)
         policies = execution_indicators(session, june.start, june.last_day)
+        district = execution_indicators(session, june.start, june.last_day, D1)
     assert stored[("vaccination_doses_given", CITY, "total", "")].value == q.doses_given
-    for p in policies:
-        point = stored[("policy_service_coverage", CITY, "policy", p["policy"])]
-        assert (point.numerator, point.denominator) == (p["served"], p["eligible"])
+    for region, found in ((CITY, policies), (D1, district)):
+        for p in found:
+            point = stored[("policy_service_coverage", region, "policy", p["policy"])]
+            assert (point.numerator, point.denominator) == (p["served"], p["eligible"])
 
     # A rerun replaces the month's points: same keys and values, no duplicates.
     with session_scope() as session:
