@@ -36,6 +36,12 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    # sys.stderr as it is at the time of the call, not at configure time: a command runner
+    # (or a test's captured output) may have replaced and closed the one seen then.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route stdlib and structlog output to stderr as JSON lines, redacted."""
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
@@ -48,7 +54,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 
