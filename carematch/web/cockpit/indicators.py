@@ -94,10 +94,10 @@ CHART_LABELS = {
     "target": N_("Target"),
     "map_title": N_("Indicator by district"),
     "trend_title": N_("Trend against target"),
-    "forecast_title": N_("Forecast weekly demand with 80% interval"),
+    "forecast_title": N_("Weekly demand forecast, interval (80%)"),
     "history": N_("Demands per week"),
     "forecast": N_("Forecast"),
-    "band": N_("80% interval"),
+    "band": N_("Interval (80%)"),
     "no_data": N_("No data"),
     "no_hotspots": N_(
         "No forecast yet: a district and service need at least 8 weeks of demand history."
@@ -108,7 +108,7 @@ CHART_LABELS = {
     "district": N_("District"),
     "recent": N_("Recent per week"),
     "expected": N_("Expected per week"),
-    "interval": N_("80% interval"),
+    "interval": N_("Interval (80%)"),
 }
 RECTIFIED = N_("The warning is now on the rectification ledger.")
 BAD_REQUEST = N_("That region, month or breakdown cannot be shown.")

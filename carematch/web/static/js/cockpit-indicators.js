@@ -96,6 +96,8 @@
             show: true,
             fontSize: font * 0.8,
             color: "#102a26",
+            textBorderColor: "#ffffff",
+            textBorderWidth: 2,
             formatter: function (p) {
               var d = byCode[p.name];
               return d ? d.label + "\n" + d.shown : p.name;
