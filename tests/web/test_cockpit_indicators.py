@@ -315,3 +315,49 @@ def test_empty_store_shows_how_to_compute(client, city, signed_in):
     page = client.get("/cockpit/indicators").text
     assert 'id="ind-empty"' in page
     assert "carematch indicators refresh" in page
+
+
+def test_public_board_shows_monthly_city_progress_from_the_indicator_store(client, city):
+    """R-EV-4: completion, resource use and participation per month, city aggregates only."""
+
+    def row(indicator, period, region, num, den, breakdown="total", key=""):
+        return {
+            **_point("satisfaction", period, region, num / den, "none"),
+            "indicator_id": indicator,
+            "disaggregation": breakdown,
+            "group_key": key,
+            "numerator": num,
+            "denominator": den,
+            "target": None,
+        }
+
+    ids = ["resource_match_rate", "policy_budget_use"]
+    with session_scope() as session:
+        repository.replace_period(
+            session,
+            "2026-06",
+            ids,
+            [
+                row("resource_match_rate", "2026-06", CITY, 45, 60),
+                row("resource_match_rate", "2026-06", BAIYUN, 1, 1),  # a district: not the city's
+                row("policy_budget_use", "2026-06", CITY, 300, 1000, "policy", "p1"),
+                row("policy_budget_use", "2026-06", CITY, 100, 1000, "policy", "p2"),
+            ],
+        )
+        repository.replace_period(
+            session, "2026-05", ids, [row("resource_match_rate", "2026-05", CITY, 30, 60)]
+        )
+
+    page = client.get("/board")  # public: nobody signed in
+
+    assert page.status_code == 200
+    html = page.text
+    june = html.split('<tr data-period="2026-06">', 1)[1].split("</tr>", 1)[0]
+    assert 'data-measure="completion" data-value="0.75"' in june
+    assert 'data-measure="resource_use" data-value="0.2"' in june  # (300 + 100) / 2000
+    assert 'data-measure="participation" data-value=""' in june  # no survey: no figure
+    may = html.split('<tr data-period="2026-05">', 1)[1].split("</tr>", 1)[0]
+    assert 'data-measure="completion" data-value="0.5"' in may
+    assert html.index("2026-06") < html.index("2026-05")
+    for name in city.full_names:
+        assert name not in html

@@ -22,6 +22,7 @@ from carematch.feedback.ledger import SHOWN_STATUSES
 from carematch.feedback.schemas import BoardCountsPublic, BoardPublic
 from carematch.security.authz import Principal, optional_principal, public
 from carematch.web import i18n
+from carematch.web.feedback.progress import MEASURES, monthly_progress
 from carematch.web.i18n import N_
 from carematch.web.templating import render
 
@@ -125,5 +126,8 @@ def board_page(
         "previous_offset": max(offset - PAGE_SIZE, 0) if offset else None,
         "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < data.total else None,
         "charts": charts,
+        # R-EV-4: monthly city-wide completion, resource use and participation (aggregates).
+        "progress": monthly_progress(session),
+        "progress_labels": {m: tr(label) for m, (_, _, label) in MEASURES.items()},
     }
     return render(request, "feedback/board.html", context, principal=principal)
