@@ -96,8 +96,9 @@
             show: true,
             fontSize: font * 0.8,
             color: "#102a26",
-            textBorderColor: "#ffffff",
-            textBorderWidth: 2,
+            backgroundColor: "rgba(255, 255, 255, 0.85)",
+            padding: [2, 4],
+            borderRadius: 3,
             formatter: function (p) {
               var d = byCode[p.name];
               return d ? d.label + "\n" + d.shown : p.name;
