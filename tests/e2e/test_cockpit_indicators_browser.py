@@ -49,7 +49,9 @@ def _shown_rows(tab: Tab) -> list[tuple[str, str]]:
     )
 
 
-def test_cockpit_map_red_light_drill_down_and_export(tab: Tab):
+def test_cockpit_map_red_light_drill_down_export_and_screenshot(tab: Tab):
+    """The acceptance path; with CAREMATCH_UPDATE_SCREENSHOTS=1 (`make docs`) it also refreshes
+    docs/screenshots/cockpit-indicators.png at 1280×800."""
     tab.sign_in("official")
     tab.goto("/cockpit")
     with tab.page.expect_navigation():
