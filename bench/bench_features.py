@@ -121,6 +121,24 @@ def run(city: Path) -> dict:
     result["persons_tagged"] = len({i.person_id for i in instances})
     result["by_tag"] = dict(sorted(Counter(i.tag for i in instances).items()))
     result["features_and_tags_s"] = round(result["features_s"] + result["tags_s"], 2)
+
+    # The policy-execution indicators (issue 8) evaluate every policy of the library over this
+    # same features view: one compiled query, unpivoted, counted per policy in DuckDB.
+    import duckdb
+
+    from carematch.policy.library import default_library as policy_library
+    from carematch.policy.population import ELIGIBLE, register_eligibility
+
+    policies = policy_library()
+    start = time.perf_counter()
+    with duckdb.connect() as con:
+        register_eligibility(con, features, policies, AS_OF)
+        per_policy = con.execute(
+            f"SELECT policy_id, count(*) FROM {ELIGIBLE} GROUP BY policy_id"
+        ).fetchall()
+    result["policy_eligibility_s"] = round(time.perf_counter() - start, 2)
+    result["policies"] = len(policies)
+    result["policy_eligible_pairs"] = sum(int(n) for _, n in per_policy)
     result["target_s"] = TARGET_S
     result["within_target"] = result["features_and_tags_s"] < TARGET_S
     result["peak_rss_mib"] = round(_peak_mib())
@@ -158,6 +176,10 @@ def table(r: dict) -> str:
             f"| **{r['tags_s']}** |",
             f"| **features + tags** (target < {r['target_s']:.0f} s) | | "
             f"**{r['features_and_tags_s']}** |",
+            f"| policy eligibility (`register_eligibility`, {r['policies']} policies, counted "
+            "per policy as the policy-execution indicators do) "
+            f"| {r['policy_eligible_pairs']:,} (person, policy) pairs "
+            f"| {r['policy_eligibility_s']} |",
             "",
             f"Feature steps: {steps}.",
             f"Peak RSS of the benchmark process: {r['peak_rss_mib']:,} MiB (after reading "
