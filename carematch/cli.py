@@ -418,7 +418,7 @@ def serve(
 
     _ready()
     if demo:
-        _ensure_demo(residents)
+        _ensure_demo(residents, f"http://{host}:{port}")
     processes = workers or default_workers()
     err.print(f"CareMatch on http://{host}:{port}/  (API docs: /api/v1/docs, {processes} workers)")
     uvicorn.run(
@@ -449,7 +449,7 @@ DEMO_RESIDENT = "resident"
 DEMO_DISTRICT = "449901"
 
 
-def _ensure_demo(residents: int) -> None:
+def _ensure_demo(residents: int, base_url: str = "http://127.0.0.1:8000") -> None:
     """Generate and load the demo city and demo users unless the database already has them."""
     from sqlalchemy import func, select
 
@@ -487,7 +487,7 @@ def _ensure_demo(residents: int) -> None:
         generate_slots(session, days=7)
     users = [u for u, _, _ in DEMO_USERS] + [DEMO_RESIDENT]
     err.print(
-        "Sign in at http://127.0.0.1:8000/login with one of: "
+        f"Sign in at {base_url}/login with one of: "
         + ", ".join(users)
         + f" (password: {DEMO_PASSWORD}; demo only)"
     )
