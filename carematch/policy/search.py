@@ -31,7 +31,6 @@ import math
 import re
 import threading
 import unicodedata
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -362,28 +361,19 @@ def policy_documents(library: PolicyLibrary) -> list[Document]:
     return [Document(p.id, p.title, tuple(p.clauses), cues=p.department) for p in library.values()]
 
 
-_engines: dict[int, tuple[weakref.ref[Any], SearchEngine]] = {}
-_engines_lock = threading.Lock()
-
-
 def policy_engine(library: PolicyLibrary) -> SearchEngine:
-    """The search engine of a library, built once per library object (cached while it lives)."""
-    key = id(library)
-    with _engines_lock:
-        cached = _engines.get(key)
-        if cached is not None and cached[0]() is library:
-            return cached[1]
-    engine = SearchEngine(policy_documents(library))
-    with _engines_lock:
-        _engines[key] = (weakref.ref(library, _forget(key)), engine)
-    return engine
+    """The search engine of a library's text, built once per distinct text.
+
+    Keyed by the documents, not the library object: ``library_on`` builds a new library on
+    every request while stored versions are in force, and an unchanged text must not rebuild
+    the index each time.
+    """
+    return _engine_for(tuple(policy_documents(library)))
 
 
-def _forget(key: int) -> Any:
-    def drop(_ref: Any) -> None:
-        _engines.pop(key, None)
-
-    return drop
+@lru_cache(maxsize=8)
+def _engine_for(documents: tuple[Document, ...]) -> SearchEngine:
+    return SearchEngine(list(documents))
 
 
 @dataclass(frozen=True)
