@@ -21,14 +21,14 @@ import pickle
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import CITY_TZ, city_today, utcnow
+from carematch.core.clock import city_days_utc, city_today, utcnow
 from carematch.core.config import get_settings
 from carematch.core.ids import new_id, stable_id
 from carematch.familydoctor import service as familydoctor
@@ -736,8 +736,7 @@ def tb_case_management(
         )
         if "tb" in (held or [])
     ]
-    begin = datetime.combine(start, time(), CITY_TZ)
-    finish = datetime.combine(end + timedelta(days=1), time(), CITY_TZ)
+    begin, finish = city_days_utc(start, end)
     visits = [
         (person, city_today(at))
         for person, service_code, at in served_times(session, begin, finish, scope)

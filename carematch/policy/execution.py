@@ -32,7 +32,7 @@ Periods are whole city days, both ends included.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,7 +41,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carematch.core.clock import CITY_TZ
+from carematch.core.clock import city_days_utc
 from carematch.core.errors import InvalidInput
 from carematch.core.ids import new_id
 from carematch.policy.errors import PolicyNotFound
@@ -68,16 +68,6 @@ JOIN {ELIGIBLE} e ON e.person_id = r.person_id
 JOIN {POLICY_SERVICES} s ON s.policy_id = e.policy_id AND s.service = r.service
 GROUP BY s.policy_id, r.person_id, r.service
 """
-
-
-def city_day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The UTC instants bounding the city days ``start`` … ``end`` (both included)."""
-    # In UTC: SQLite keeps the wall-clock digits of what it is given, and instants are
-    # stored in UTC, so a bound in another zone would shift the period by its offset there.
-    return (
-        datetime.combine(start, time(), CITY_TZ).astimezone(UTC),
-        datetime.combine(end + timedelta(days=1), time(), CITY_TZ).astimezone(UTC),
-    )
 
 
 def _budgets(session: Session, year: int) -> dict[str, Decimal]:
@@ -193,7 +183,7 @@ def execution_indicators(
     if period_end < period_start:
         raise InvalidInput("the period ends before it starts")
     library = library if library is not None else library_on(session, period_end)
-    start, end = city_day_bounds(period_start, period_end)
+    start, end = city_days_utc(period_start, period_end)
     features = features_in(session, period_end, region)
     records = served_rows(session, start, end, region)
     records_table = pa.table(
